@@ -1,0 +1,5 @@
+import sys
+
+from genmetrics.cli.app import main
+
+sys.exit(main())

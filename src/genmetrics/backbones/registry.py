@@ -1,0 +1,88 @@
+"""Backbone registry: networks that turn images (or texts) into feature vectors.
+
+A backbone knows nothing of metrics. It declares the outputs it always produces (all of them
+are computed and cached together, so a later run asking for another output of the same network
+costs no forward), a cache key that pins weights, protocol and dtype, and a manifest entry.
+New backbones plug in with :func:`register_backbone`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from genmetrics.errors import UserError
+
+
+@dataclass(frozen=True)
+class BackboneOptions:
+    """Run-wide settings passed to every backbone factory."""
+
+    protocol: str = "clean"
+    device: str = "cpu"
+    dtype: str = "fp32"
+    offline: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+class Backbone(ABC):
+    """An image feature extractor."""
+
+    name: str
+    outputs: tuple[str, ...]
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """Cache identity: changes whenever the features could change."""
+
+    @abstractmethod
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 RGB → one network input (float32, fixed shape)."""
+
+    @abstractmethod
+    def forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """A stacked batch of preprocessed inputs → every output, each (B, D) float32."""
+
+    def manifest(self) -> dict[str, Any]:
+        return {"name": self.name, "key": self.key}
+
+
+class TextBackbone(ABC):
+    """A text encoder (for text–image metrics)."""
+
+    name: str
+
+    @property
+    @abstractmethod
+    def text_key(self) -> str: ...
+
+    @abstractmethod
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts → (N, D) float32 embeddings."""
+
+
+BackboneFactory = Callable[[BackboneOptions], Backbone]
+_FACTORIES: dict[str, BackboneFactory] = {}
+
+
+def register_backbone(name: str, factory: BackboneFactory) -> None:
+    _FACTORIES[name] = factory
+
+
+def backbone_names() -> list[str]:
+    import genmetrics.backbones  # noqa: F401
+
+    return sorted(_FACTORIES)
+
+
+def create_backbone(name: str, options: BackboneOptions) -> Backbone:
+    import genmetrics.backbones  # noqa: F401
+
+    if name not in _FACTORIES:
+        raise UserError(f"unknown backbone '{name}'; known: {', '.join(sorted(_FACTORIES))}")
+    return _FACTORIES[name](options)

@@ -1,0 +1,86 @@
+"""The ``genmetrics`` command. User errors print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from genmetrics.cli import evaluate as evaluate_cli
+from genmetrics.cli import weights as weights_cli
+from genmetrics.errors import UserError
+
+app = typer.Typer(
+    name="genmetrics",
+    help="Quality metrics for generative image models, with declared protocols.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("evaluate")(evaluate_cli.evaluate_command)
+app.command("stats")(evaluate_cli.stats_command)
+app.add_typer(weights_cli.app, name="weights")
+
+# Optional command groups, mounted when their modules are present.
+for _module, _name, _single in (
+    ("genmetrics.cli.suites", "suites", False),
+    ("genmetrics.cli.generate", "generate", True),
+    ("genmetrics.cli.benchmark", "benchmark", True),
+    ("genmetrics.cli.compare", "compare", True),
+    ("genmetrics.cli.pair", "pair", True),
+):
+    try:
+        _mod = importlib.import_module(_module)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _module:
+            raise
+        continue
+    if _single:
+        app.registered_commands.extend(_mod.app.registered_commands)
+    else:
+        app.add_typer(_mod.app, name=_name)
+
+
+@app.command("metrics")
+def list_metrics() -> None:
+    """List the available metrics."""
+    from genmetrics.metrics.registry import metric_specs
+
+    for name, spec in sorted(metric_specs().items()):
+        ref = " (needs --reference)" if spec.needs_reference else ""
+        prompts = " (needs --prompts)" if spec.needs_prompts else ""
+        typer.echo(f"{name:24s} {spec.description}{ref}{prompts}")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    from genmetrics import __version__
+
+    typer.echo(__version__)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    try:
+        app(args=argv, standalone_mode=True)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except KeyboardInterrupt:
+        print("interrupted; finished batches are cached and a re-run resumes", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

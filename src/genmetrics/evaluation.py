@@ -1,0 +1,296 @@
+"""``genmetrics.evaluate``: every requested metric from one pass over each image set."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genmetrics.backbones.registry import Backbone, BackboneOptions, create_backbone
+from genmetrics.errors import UserError
+from genmetrics.features.cache import FeatureCache
+from genmetrics.features.extract import (
+    ExtractedFeatures,
+    FeatureRequest,
+    encode_texts_cached,
+    extract_features,
+)
+from genmetrics.metrics.distribution import DEFAULT_OPTIONS
+from genmetrics.metrics.functional.gaussian import GaussianStats
+from genmetrics.metrics.registry import MetricContext, MetricSpec, MetricValue, get_metric
+from genmetrics.progress import progress_bar
+from genmetrics.results.manifest import base_manifest
+from genmetrics.results.result import EvaluationResult
+from genmetrics.sources.decode import DECODE_POLICY
+from genmetrics.sources.items import items_from
+from genmetrics.weights.store import genmetrics_home
+
+
+def parse_metric_names(metrics: str | Sequence[str]) -> list[str]:
+    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    names = [n.strip().lower().replace("-", "_") for n in names if n and n.strip()]
+    if not names:
+        raise UserError("no metric given; pass e.g. --metrics fid,kid")
+    return list(dict.fromkeys(names))
+
+
+def default_cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
+    return Path(cache_dir) / "features.sqlite" if cache_dir else genmetrics_home() / "features.sqlite"
+
+
+def load_reference_stats(path: Path) -> ExtractedFeatures:
+    """A pytorch-fid-style ``.npz`` (``mu``, ``sigma``) as reference pool3 statistics."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            mu, sigma = data["mu"], data["sigma"]
+            n = int(data["n"]) if "n" in data.files else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"{path}: not a statistics file with 'mu' and 'sigma' arrays ({exc})") from None
+    ref = ExtractedFeatures()
+    ref.gaussians[("inception", "pool3")] = GaussianStats.from_mu_sigma(mu, sigma, n)
+    return ref
+
+
+def save_reference_stats(stats: GaussianStats, path: str | os.PathLike, manifest: dict) -> Path:
+    """Write ``mu``/``sigma`` (pytorch-fid's keys) plus ``n`` and the manifest as JSON text."""
+    import json
+
+    from genmetrics.results.io import atomic_write
+
+    arrays = stats.to_arrays()
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, mu=arrays["mu"], sigma=arrays["sigma"], n=np.int64(arrays["n"]),
+                     manifest=np.array(json.dumps(manifest)))
+
+    return atomic_write(path, write)
+
+
+def _requests(specs: list[MetricSpec], side: str, options: dict) -> list[FeatureRequest]:
+    out: dict[tuple[str, str, str], FeatureRequest] = {}
+    for spec in specs:
+        for r in (spec.generated if side == "generated" else spec.reference)(options):
+            out[(r.backbone, r.output, r.form)] = r
+    return list(out.values())
+
+
+def evaluate(
+    generated: Any,
+    reference: Any = None,
+    metrics: str | Sequence[str] = ("fid",),
+    *,
+    protocol: str = "clean",
+    batch_size: int = 32,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    workers: int | None = None,
+    seed: int = 0,
+    offline: bool | None = None,
+    strict: bool = False,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    backbones: dict[str, Backbone] | None = None,
+    prompts: str | os.PathLike | None = None,
+    allow_missing: bool = False,
+    **options: Any,
+) -> EvaluationResult:
+    """Compute ``metrics`` for the ``generated`` images (against ``reference`` when needed).
+
+    Sources are folders, archives, path lists, or in-memory images (see
+    :func:`genmetrics.sources.items.items_from`); ``reference`` may also be a ``.npz`` of FID
+    statistics. Extra keyword options (``kid_subsets``, ``is_splits``, ``pr_k``…) go to the
+    metrics. ``backbones`` lets a caller supply ready backbone instances by name.
+    ``prompts`` (a manifest, suite name or suite file; sidecar ``.txt`` files when omitted)
+    attaches a prompt to each generated image for text–image metrics.
+    """
+    names = parse_metric_names(metrics)
+    specs = [get_metric(n) for n in names]
+    unknown_opts = set(options) - set(DEFAULT_OPTIONS) - _extra_option_names()
+    if unknown_opts:
+        raise UserError(f"unknown option(s): {', '.join(sorted(unknown_opts))}")
+    opts = {**DEFAULT_OPTIONS, **options, "seed": seed}
+    if batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if reference is None:
+        missing = [s.name for s in specs if s.needs_reference]
+        if missing:
+            raise UserError(f"{', '.join(missing)} need(s) a reference set: pass --reference REAL_IMAGES")
+
+    gen_requests = _requests(specs, "generated", opts)
+    ref_requests = _requests(specs, "reference", opts) if reference is not None else []
+    bopts = BackboneOptions(protocol=protocol, device=device, dtype=dtype, offline=offline)
+    instances: dict[str, Backbone] = dict(backbones or {})
+    for r in [*gen_requests, *ref_requests]:
+        if r.backbone not in instances:
+            instances[r.backbone] = create_backbone(r.backbone, bopts)
+    for r in [*gen_requests, *ref_requests]:
+        if r.output not in instances[r.backbone].outputs:
+            raise UserError(
+                f"backbone '{r.backbone}' has no output '{r.output}' with these weights "
+                f"(it has {', '.join(instances[r.backbone].outputs)}); "
+                "import weights that include it (see genmetrics weights list)"
+            )
+
+    gen_items = items_from(generated)
+    assignment = None
+    if prompts is not None or any(s.needs_prompts for s in specs):
+        from genmetrics.prompts.attach import attach_prompts
+
+        assignment = attach_prompts(gen_items, prompts, allow_missing=allow_missing)
+        gen_items = assignment.items
+        if not gen_items:
+            raise UserError("no generated image has a prompt; check --prompts")
+
+    store = FeatureCache(default_cache_path(cache_dir)) if cache else None
+    try:
+        gen = _extract("generated", gen_items, instances, gen_requests, store, batch_size, workers, strict, progress, generated)
+        ref = None
+        if reference is not None:
+            if isinstance(reference, (str, os.PathLike)) and str(reference).endswith(".npz"):
+                if any(r.form != "gaussian" for r in ref_requests):
+                    raise UserError(
+                        f"{reference}: a statistics file only serves FID; pass a folder of images "
+                        "as --reference for the other metrics"
+                    )
+                ref = load_reference_stats(Path(reference))
+            elif ref_requests:
+                ref = _extract("reference", items_from(reference), instances, ref_requests, store, batch_size, workers, strict, progress, reference)
+
+        for spec in specs:
+            if len(gen) < spec.min_images:
+                raise UserError(f"{spec.name} needs at least {spec.min_images} generated images; got {len(gen)}")
+            if spec.needs_reference and ref is not None and ref.ids and len(ref) < spec.min_images:
+                raise UserError(f"{spec.name} needs at least {spec.min_images} reference images; got {len(ref)}")
+
+        services: dict[str, Any] = {}
+        if assignment is not None:
+            by_id = dict(zip((i.id for i in assignment.items), assignment.records, strict=True))
+            services["prompts"] = [by_id[i] for i in gen.ids]
+            services["encode_texts"] = lambda name, texts: encode_texts_cached(instances[name], texts, store)  # type: ignore[arg-type]
+        ctx = MetricContext(gen, ref, opts, services)
+        values: dict[str, MetricValue] = {}
+        for spec in specs:
+            values[spec.name] = spec.compute(ctx)
+    finally:
+        if store is not None:
+            store.close()
+
+    per_image = _per_image_rows(gen, values)
+    counts = {
+        "generated": len(gen),
+        "generated_skipped": len(gen.skipped),
+        "reference": (len(ref) if ref is not None and ref.ids else _stats_count(ref)),
+        "reference_skipped": len(ref.skipped) if ref is not None else 0,
+        "forwards": {k: gen.forwards.get(k, 0) + (ref.forwards.get(k, 0) if ref else 0) for k in instances},
+        "cache_hits": {k: gen.cache_hits.get(k, 0) + (ref.cache_hits.get(k, 0) if ref else 0) for k in instances},
+    }
+    manifest = base_manifest(
+        metrics=names,
+        protocol=protocol,
+        decode_policy=DECODE_POLICY,
+        seed=seed,
+        options={k: opts[k] for k in sorted(opts)},
+        backbones={k: b.manifest() for k, b in instances.items()},
+        device=device,
+        dtype=dtype,
+        float_math="float64",
+        sample_counts={"generated": counts["generated"], "reference": counts["reference"]},
+        reference=str(reference) if isinstance(reference, (str, os.PathLike)) else (
+            None if reference is None else "in-memory"),
+    )
+    skipped = list(gen.skipped) + (list(ref.skipped) if ref is not None else [])
+    if assignment is not None:
+        counts["without_prompt_skipped"] = len(assignment.images_without_prompt)
+        counts["prompts_without_image"] = len(assignment.prompts_without_image)
+        manifest["prompts"] = str(prompts) if prompts is not None else "sidecar .txt"
+        for row, rec in zip(per_image, services["prompts"], strict=True):
+            row["prompt"] = rec.prompt
+            if rec.style is not None:
+                row["style"] = rec.style
+            if rec.prompt_id is not None:
+                row["prompt_id"] = rec.prompt_id
+        skipped += [(loc, "no prompt") for loc in assignment.images_without_prompt]
+    return EvaluationResult(values, counts, manifest, per_image, skipped)
+
+
+def _stats_count(ref: ExtractedFeatures | None) -> int | None:
+    if ref is None:
+        return None
+    stats = ref.gaussians.get(("inception", "pool3"))
+    return None if stats is None else int(stats.to_arrays().get("n") or 0) or None
+
+
+def _extra_option_names() -> set[str]:
+    return set()
+
+
+def _extract(side, items, instances, requests, store, batch_size, workers, strict, progress, source):
+    with progress_bar(len(items), f"{side} images", progress) as advance:
+        feats = extract_features(
+            items, instances, requests, cache=store, batch_size=batch_size,
+            workers=workers, strict=strict, progress=advance,
+        )
+    if not feats.ids:
+        raise UserError(f"{_describe(source)}: none of the {len(items)} images could be read")
+    return feats
+
+
+def _describe(source: Any) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else "in-memory images"
+
+
+def _per_image_rows(gen: ExtractedFeatures, values: dict[str, MetricValue]) -> list[dict[str, Any]]:
+    rows = [
+        {"id": i, "path": loc, "sha256": h}
+        for i, loc, h in zip(gen.ids, gen.locations, gen.hashes, strict=True)
+    ]
+    for name, value in values.items():
+        for column, arr in value.per_image.items():
+            arr = np.asarray(arr)
+            if len(arr) != len(rows):
+                continue
+            for row, v in zip(rows, arr.tolist(), strict=True):
+                row[f"{name}.{column}" if column != name else name] = v
+    return rows
+
+
+def warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def compute_reference_stats(
+    images: Any,
+    out: str | os.PathLike,
+    *,
+    protocol: str = "clean",
+    batch_size: int = 32,
+    device: str = "cpu",
+    workers: int | None = None,
+    offline: bool | None = None,
+    strict: bool = False,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    backbone: Backbone | None = None,
+) -> tuple[Path, int]:
+    """Stream Inception pool3 statistics of ``images`` into a reusable ``.npz``."""
+    bopts = BackboneOptions(protocol=protocol, device=device, offline=offline)
+    backbone = backbone or create_backbone("inception", bopts)
+    request = FeatureRequest("inception", "pool3", "gaussian")
+    store = FeatureCache(default_cache_path(cache_dir)) if cache else None
+    try:
+        feats = _extract("reference", items_from(images), {"inception": backbone}, [request], store,
+                         batch_size, workers, strict, progress, images)
+    finally:
+        if store is not None:
+            store.close()
+    manifest = base_manifest(protocol=protocol, decode_policy=DECODE_POLICY,
+                             backbones={"inception": backbone.manifest()}, n=len(feats))
+    path = save_reference_stats(feats.gaussian("inception", "pool3"), out, manifest)
+    return path, len(feats)

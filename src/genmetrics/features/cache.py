@@ -1,0 +1,95 @@
+"""Content-addressed feature cache in one SQLite file (WAL mode, no server).
+
+Rows are keyed by (backbone key, image content sha256, output name). Writes happen in one
+transaction per batch, so an interrupted run keeps every finished batch and a re-run resumes;
+several processes may share the file (SQLite's locking; a busy timeout waits for writers).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS features (
+    backbone TEXT NOT NULL,
+    content TEXT NOT NULL,
+    output TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (backbone, content, output)
+) WITHOUT ROWID;
+"""
+
+
+class FeatureCache:
+    """Feature vectors by (backbone key, content hash, output)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), timeout=60.0, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._conn.commit()
+
+    def get_many(
+        self, backbone: str, contents: Sequence[str], outputs: Sequence[str]
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """Rows found, as {content hash: {output: vector}}; only complete entries are returned."""
+        found: dict[str, dict[str, np.ndarray]] = {}
+        unique = list(dict.fromkeys(contents))
+        with self._lock:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT content, output, dtype, data FROM features "
+                    f"WHERE backbone = ? AND content IN ({marks})",
+                    [backbone, *chunk],
+                ).fetchall()
+                for content, output, dtype, data in rows:
+                    found.setdefault(content, {})[output] = np.frombuffer(data, dtype=dtype)
+        wanted = set(outputs)
+        return {c: v for c, v in found.items() if wanted.issubset(v)}
+
+    def put_many(
+        self, backbone: str, rows: Iterable[tuple[str, dict[str, np.ndarray]]]
+    ) -> None:
+        records = [
+            (backbone, content, name, str(vec.dtype), int(vec.size), np.ascontiguousarray(vec).tobytes())
+            for content, outputs in rows
+            for name, vec in outputs.items()
+        ]
+        if not records:
+            return
+        with self._lock:
+            with self._conn:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", records
+                )
+
+    def count(self, backbone: str | None = None) -> int:
+        with self._lock:
+            if backbone is None:
+                return self._conn.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+            return self._conn.execute(
+                "SELECT COUNT(*) FROM features WHERE backbone = ?", (backbone,)
+            ).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> FeatureCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

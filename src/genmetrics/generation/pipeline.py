@@ -1,0 +1,185 @@
+"""Loading a diffusers pipeline for generation, with its provenance (path, commit hash)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genmetrics.errors import UserError
+from genmetrics.weights.store import offline_mode
+
+DTYPES: dict[str, torch.dtype] = {
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "float": torch.float32,
+}
+DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
+SOURCE_ATTR = "_genmetrics_source"
+
+
+@dataclass(frozen=True)
+class PipelineSource:
+    """Where a pipeline came from: the name given, the folder read, the Hub commit if any."""
+
+    name: str
+    path: str | None = None
+    revision: str | None = None
+    commit_hash: str | None = None
+    model_index_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None -> cuda when available, else cpu; checks that cuda exists when asked."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("device cuda was asked for but CUDA is not available; use --device cpu")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``"auto"``/None -> fp16 on cuda, fp32 elsewhere; names fp16, bf16, fp32."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    try:
+        return DTYPES[dtype.lower()]
+    except KeyError:
+        raise UserError(f"unknown dtype {dtype!r}; use fp16, bf16 or fp32") from None
+
+
+def dtype_name(dtype: torch.dtype | None) -> str | None:
+    return None if dtype is None else DTYPE_NAMES.get(dtype, str(dtype).replace("torch.", ""))
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _looks_like_path(name: str) -> bool:
+    return (
+        name.startswith((".", "/", "~", "\\"))
+        or name.count("/") > 1
+        or "\\" in name
+        or (len(name) > 1 and name[1] == ":")
+    )
+
+
+def _missing_model(name: str, offline: bool, reason: str) -> UserError:
+    where = "in the local Hugging Face cache (offline mode)" if offline else "locally or online"
+    return UserError(
+        f"pipeline {name!r} is not available {where} ({reason}); download it once with "
+        f"`hf download {name}` (or huggingface-cli download) on a machine with network, "
+        "or pass the path of a folder written by pipe.save_pretrained()"
+    )
+
+
+def _locate(
+    name: str, offline: bool, revision: str | None, variant: str | None
+) -> tuple[Path, PipelineSource]:
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "model_index.json").is_file():
+            raise UserError(
+                f"pipeline folder {path} has no model_index.json; give a diffusers pipeline "
+                "folder (written by pipe.save_pretrained()) or a Hugging Face model id"
+            )
+        return path, PipelineSource(
+            name=name,
+            path=str(path.resolve()),
+            model_index_sha256=_sha256_or_none(path / "model_index.json"),
+        )
+    if _looks_like_path(name):
+        raise UserError(f"pipeline folder {name} does not exist; check the path")
+    from diffusers import DiffusionPipeline
+
+    try:
+        folder = Path(
+            DiffusionPipeline.download(
+                name, revision=revision, variant=variant, local_files_only=offline
+            )
+        )
+    except (OSError, ValueError) as exc:  # Hub errors subclass OSError or ValueError
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _missing_model(name, offline, first_line[:200]) from None
+    commit = folder.name if folder.parent.name == "snapshots" else None
+    return folder, PipelineSource(
+        name=name,
+        path=str(folder),
+        revision=revision,
+        commit_hash=commit,
+        model_index_sha256=_sha256_or_none(folder / "model_index.json"),
+    )
+
+
+def load_pipeline(
+    model_id_or_path: str | os.PathLike,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = "cpu",
+    offline: bool | None = None,
+    *,
+    revision: str | None = None,
+    variant: str | None = None,
+) -> Any:
+    """Load a diffusers pipeline from a local folder or a Hugging Face model id.
+
+    Offline (``offline=True``, ``GENMETRICS_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) only the local
+    Hugging Face cache is used; a model that is not there raises a :class:`UserError` that
+    names it and says how to fetch it. The pipeline's provenance is kept as a
+    :class:`PipelineSource` (see :func:`pipeline_source`).
+    """
+    from diffusers import DiffusionPipeline
+
+    name = os.fspath(model_id_or_path)
+    offline = offline_mode(offline)
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    folder, source = _locate(name, offline, revision, variant)
+    kwargs: dict[str, Any] = {"torch_dtype": torch_dtype, "local_files_only": True}
+    if variant is not None:
+        kwargs["variant"] = variant
+    try:
+        pipe = DiffusionPipeline.from_pretrained(folder, **kwargs)
+    except OSError as exc:
+        raise _missing_model(name, offline, str(exc).strip().splitlines()[0][:200]) from None
+    pipe = pipe.to(dev)
+    setattr(pipe, SOURCE_ATTR, source)
+    return pipe
+
+
+def pipeline_source(pipe: Any) -> PipelineSource:
+    """Provenance of ``pipe``: as recorded by :func:`load_pipeline`, else from its config."""
+    source = getattr(pipe, SOURCE_ATTR, None)
+    if isinstance(source, PipelineSource):
+        return source
+    config = getattr(pipe, "config", None)
+    name = getattr(config, "_name_or_path", None) if config is not None else None
+    return PipelineSource(name=str(name) if name else type(pipe).__name__)
+
+
+def pipeline_dtype(pipe: Any) -> torch.dtype | None:
+    dtype = getattr(pipe, "dtype", None)
+    return dtype if isinstance(dtype, torch.dtype) else None
+
+
+def pipeline_device(pipe: Any) -> torch.device | None:
+    device = getattr(pipe, "device", None)
+    return device if isinstance(device, torch.device) else None

@@ -1,0 +1,407 @@
+"""Benchmark image generation: every prompt of a suite through a diffusers pipeline.
+
+Writes lossless PNGs ``OUT/STYLE/NNNNN.png`` (``NNNNN_k{j}.png`` when ``images_per_prompt`` > 1,
+see :mod:`genmetrics.generation.layout`), the per-image manifest ``OUT/generation.jsonl`` and
+the run settings ``OUT/generation.json``. Every image has its own seed
+(:mod:`genmetrics.generation.seeds`) and its own ``torch.Generator``, so batch size and prompt
+subsets do not change the initial noise of an image (batched network passes may still differ
+from unbatched ones in the last bit, which can move a pixel by one level).
+
+Runs resume: an image whose PNG exists is skipped. PNGs are written to a temporary file and
+renamed, so a killed run loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import platform
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from genmetrics.errors import GenMetricsError, UserError
+from genmetrics.generation.hooks import Hook, apply_hook, hook_name
+from genmetrics.generation.layout import (
+    LAYOUT,
+    MANIFEST_NAME,
+    SETTINGS_NAME,
+    image_id,
+    image_relpath,
+)
+from genmetrics.generation.manifest import (
+    append_records,
+    check_resumable,
+    read_records,
+    read_settings,
+    write_records,
+    write_settings,
+)
+from genmetrics.generation.pipeline import (
+    dtype_name,
+    load_pipeline,
+    pipeline_device,
+    pipeline_dtype,
+    pipeline_source,
+    resolve_device,
+    resolve_dtype,
+)
+from genmetrics.generation.seeds import SEED_POLICY, image_seed
+from genmetrics.suites import PromptItem, PromptSuite, load_suite
+
+_RECORD_KEYS = ("id", "image", "prompt_id", "style", "index", "prompt", "sample", "seed")
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Summary of a run: counts of planned, newly generated and already present images."""
+
+    out_dir: Path
+    planned: int
+    generated: int
+    skipped: int
+    seconds: float
+    manifest_path: Path
+    settings_path: Path
+
+
+@dataclass(frozen=True)
+class _Job:
+    item: PromptItem
+    sample: int
+    seed: int
+    image_id: str
+    relpath: str
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "id": self.image_id,
+            "image": self.relpath,
+            "prompt_id": self.item.id,
+            "style": self.item.style,
+            "index": self.item.index,
+            "prompt": self.item.prompt,
+            "sample": self.sample,
+            "seed": self.seed,
+        }
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("torch", "diffusers", "transformers", "genmetrics"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _call_parameters(pipe: Any) -> tuple[dict[str, inspect.Parameter], bool]:
+    try:
+        params = dict(inspect.signature(pipe.__call__).parameters)
+    except (TypeError, ValueError):
+        return {}, True
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return params, takes_kwargs
+
+
+def _call_kwargs(pipe: Any, **wanted: Any) -> dict[str, Any]:
+    """Pipeline arguments that were given, checked against the pipeline's signature."""
+    params, takes_kwargs = _call_parameters(pipe)
+    kwargs = {k: v for k, v in wanted.items() if v is not None}
+    for key in kwargs:
+        if params and key not in params and not takes_kwargs:
+            raise UserError(
+                f"pipeline {type(pipe).__name__} does not take {key!r}; drop that option"
+            )
+    return kwargs
+
+
+def _pipeline_defaults(pipe: Any) -> dict[str, Any]:
+    params, _ = _call_parameters(pipe)
+    out = {}
+    for key in ("num_inference_steps", "guidance_scale", "height", "width"):
+        param = params.get(key)
+        if param is not None and param.default is not inspect.Parameter.empty:
+            default = param.default
+            out[key] = default if isinstance(default, int | float | str | type(None)) else None
+    return out
+
+
+def _plan(suite: PromptSuite, base_seed: int, images_per_prompt: int) -> list[_Job]:
+    return [
+        _Job(
+            item,
+            k,
+            image_seed(base_seed, item.id, k),
+            image_id(item, k, images_per_prompt),
+            image_relpath(item, k, images_per_prompt),
+        )
+        for item in suite.items
+        for k in range(images_per_prompt)
+    ]
+
+
+def _batches(jobs: Sequence[_Job], size: int) -> Iterator[list[_Job]]:
+    for start in range(0, len(jobs), size):
+        yield list(jobs[start : start + size])
+
+
+def _to_pil(image: Any) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image.convert("RGB") if image.mode not in ("RGB", "L", "RGBA") else image
+    array = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else image
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def _save_png_atomic(path: Path, image: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            _to_pil(image).save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _remove_stale_temps(out_dir: Path, jobs: Sequence[_Job]) -> None:
+    for style in dict.fromkeys(job.item.style for job in jobs):
+        folder = out_dir / style
+        if folder.is_dir():
+            for tmp in folder.glob(".*.png.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def _compact_manifest(path: Path, out_dir: Path, full: PromptSuite, jobs: Sequence[_Job]) -> int:
+    """Rewrite the manifest: one record per image present, in suite order. Returns its size."""
+    old = read_records(path)
+    records: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        if not (out_dir / job.relpath).is_file():
+            continue
+        fresh = job.record()
+        previous = old.get(job.image_id)
+        if previous is not None and all(previous.get(k) == fresh[k] for k in _RECORD_KEYS):
+            fresh = {**previous, **fresh}
+        records[job.image_id] = fresh
+    for key, record in old.items():
+        image = record.get("image")
+        if key not in records and isinstance(image, str) and (out_dir / image).is_file():
+            records[key] = record
+    position = {item.id: i for i, item in enumerate(full.items)}
+
+    def order(record: dict[str, Any]) -> tuple[int, int, str]:
+        sample = record.get("sample")
+        return (
+            position.get(record.get("prompt_id"), len(position)),
+            sample if isinstance(sample, int) else 0,
+            str(record.get("id")),
+        )
+
+    write_records(path, sorted(records.values(), key=order))
+    return len(records)
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]generate[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def generate_images(
+    pipeline: Any,
+    suite: str | os.PathLike | PromptSuite,
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    images_per_prompt: int = 1,
+    steps: int | None = None,
+    guidance: float | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    batch_size: int = 1,
+    device: str | torch.device | None = "cpu",
+    dtype: str | torch.dtype | None = None,
+    styles: Sequence[str] | None = None,
+    limit_per_style: int | None = None,
+    hook: str | Hook | None = None,
+    progress: bool = True,
+    offline: bool | None = None,
+    revision: str | None = None,
+    variant: str | None = None,
+) -> GenerationResult:
+    """Generate the images of ``suite`` with ``pipeline`` into ``out_dir``.
+
+    ``pipeline`` is a loaded diffusers pipeline or a model id / folder (loaded with
+    :func:`load_pipeline`, ``dtype`` "auto"/None meaning fp16 on cuda and fp32 otherwise).
+    ``steps``, ``guidance``, ``height`` and ``width`` are passed as ``num_inference_steps``,
+    ``guidance_scale``, ``height``, ``width`` when given (else the pipeline's defaults).
+    ``hook`` (callable, ``module:function`` or ``file.py:function``) gets the pipeline and
+    returns the one to use; it runs only when there is something to generate.
+    """
+    for label, value, low in (
+        ("images per prompt", images_per_prompt, 1),
+        ("batch size", batch_size, 1),
+        ("seed", seed, 0),
+    ):
+        if not isinstance(value, int) or value < low:
+            raise UserError(f"{label} must be an integer >= {low}, got {value!r}")
+    if steps is not None and steps < 1:
+        raise UserError(f"steps must be >= 1, got {steps}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output {out} exists and is not a folder; give a folder path")
+    full = load_suite(suite)
+    selected = full.subset(styles, limit_per_style)
+    dev = resolve_device(device)
+
+    if isinstance(pipeline, str | os.PathLike):
+        pipe = load_pipeline(pipeline, dtype, dev, offline, revision=revision, variant=variant)
+    else:
+        pipe = pipeline.to(dev)
+        if dtype is not None and dtype != "auto":
+            pipe = pipe.to(dtype=resolve_dtype(dtype, dev))
+    source = pipeline_source(pipe)
+    generator_device = dev.type if dev.type != "mps" else "cpu"
+    scheduler = getattr(pipe, "scheduler", None)
+    call_kwargs = _call_kwargs(
+        pipe, num_inference_steps=steps, guidance_scale=guidance, height=height, width=width
+    )
+
+    started = time.perf_counter()
+    jobs = _plan(selected, seed, images_per_prompt)
+    settings: dict[str, Any] = {
+        "tool": "genmetrics generate",
+        "pipeline": {
+            "id": source.path or source.name,
+            **source.to_dict(),
+            "class": type(pipe).__name__,
+            "scheduler": type(scheduler).__name__ if scheduler is not None else None,
+        },
+        "suite": {
+            "name": full.name,
+            "source": full.source,
+            "source_sha256": full.source_sha256,
+            "n_prompts": len(full),
+        },
+        "sampling": {
+            "steps": steps,
+            "guidance": guidance,
+            "height": height,
+            "width": width,
+            "images_per_prompt": images_per_prompt,
+            "pipeline_defaults": _pipeline_defaults(pipe),
+        },
+        "dtype": dtype_name(pipeline_dtype(pipe)),
+        "device": str(pipeline_device(pipe) or dev),
+        "generator_device": generator_device,
+        "seed": {"base": seed, "policy": SEED_POLICY},
+        "hook": hook_name(hook),
+        "layout": LAYOUT,
+        "image_format": "PNG (lossless, 8-bit RGB)",
+        "versions": _versions(),
+    }
+    settings_path = out / SETTINGS_NAME
+    manifest_path = out / MANIFEST_NAME
+    check_resumable(out, read_settings(settings_path), settings)
+
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(out, jobs)
+    pending = [job for job in jobs if not (out / job.relpath).is_file()]
+    skipped = len(jobs) - len(pending)
+    run_info: dict[str, Any] = {
+        "started": _now(),
+        "finished": None,
+        "styles": list(selected.styles),
+        "limit_per_style": limit_per_style,
+        "batch_size": batch_size,
+        "planned": len(jobs),
+        "skipped_existing": skipped,
+        "generated": 0,
+    }
+    write_settings(settings_path, {**settings, "run": run_info})
+    _compact_manifest(manifest_path, out, full, jobs)
+
+    generated = 0
+    try:
+        if pending:
+            pipe = apply_hook(pipe, hook)
+            if hasattr(pipe, "set_progress_bar_config"):
+                pipe.set_progress_bar_config(disable=True)
+            with _progress(progress) as bar:
+                task = bar.add_task("generate", total=len(jobs), completed=skipped)
+                for batch in _batches(pending, batch_size):
+                    generators = [
+                        torch.Generator(device=generator_device).manual_seed(job.seed)
+                        for job in batch
+                    ]
+                    output = pipe(
+                        prompt=[job.item.prompt for job in batch],
+                        generator=generators,
+                        num_images_per_prompt=1,
+                        output_type="pil",
+                        **call_kwargs,
+                    )
+                    images = getattr(output, "images", None)
+                    if images is None:
+                        images = output[0]
+                    if len(images) != len(batch):
+                        raise GenMetricsError(
+                            f"pipeline returned {len(images)} images for {len(batch)} prompts"
+                        )
+                    flags = getattr(output, "nsfw_content_detected", None)
+                    records = []
+                    for i, (job, image) in enumerate(zip(batch, images, strict=True)):
+                        _save_png_atomic(out / job.relpath, image)
+                        record = job.record()
+                        if flags is not None and i < len(flags) and flags[i] is not None:
+                            record["nsfw"] = bool(flags[i])
+                        records.append(record)
+                    append_records(manifest_path, records)
+                    generated += len(batch)
+                    bar.advance(task, len(batch))
+    finally:
+        present = _compact_manifest(manifest_path, out, full, jobs)
+        seconds = time.perf_counter() - started
+        run_info.update(
+            finished=_now(), generated=generated, seconds=round(seconds, 3), images_present=present
+        )
+        write_settings(settings_path, {**settings, "run": run_info})
+    return GenerationResult(
+        out, len(jobs), generated, skipped, seconds, manifest_path, settings_path
+    )

@@ -1,0 +1,7 @@
+"""Registers the built-in metrics (imported by :func:`metric_specs`)."""
+
+from __future__ import annotations
+
+from genmetrics.metrics import distribution
+
+distribution.register()

@@ -1,0 +1,114 @@
+"""Metric registry. A metric is a pure function of features: it declares the backbone outputs
+it needs on the generated (and reference) side and computes a :class:`MetricValue` from a
+:class:`MetricContext`. It never opens files and never runs a network itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from genmetrics.errors import UserError
+from genmetrics.features.extract import ExtractedFeatures, FeatureRequest
+
+
+@dataclass
+class MetricValue:
+    """An aggregate with optional spread, interval, extras and per-image columns."""
+
+    value: float
+    std: float | None = None
+    ci: tuple[float, float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    per_image: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": _num(self.value)}
+        if self.std is not None:
+            out["std"] = _num(self.std)
+        if self.ci is not None:
+            out["ci95"] = [_num(self.ci[0]), _num(self.ci[1])]
+        out.update({k: _jsonable(v) for k, v in self.extra.items()})
+        return out
+
+
+def _num(x: float) -> float | str:
+    x = float(x)
+    if np.isfinite(x):
+        return x
+    return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.floating, float)):
+        return _num(float(v))
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+@dataclass
+class MetricContext:
+    """Everything a metric may read: features of both sides, options and shared services
+    (e.g. ``services["texts"]`` to embed prompts through the cache)."""
+
+    generated: ExtractedFeatures
+    reference: ExtractedFeatures | None
+    options: dict[str, Any]
+    services: dict[str, Any] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Work shared between metrics of one run (e.g. the k-NN distances of PR and DC)."""
+
+    def require_reference(self, metric: str) -> ExtractedFeatures:
+        if self.reference is None:
+            raise UserError(f"{metric} needs a reference set: pass --reference REAL_IMAGES")
+        return self.reference
+
+
+RequestFn = Callable[[dict[str, Any]], tuple[FeatureRequest, ...]]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How to compute one metric and what it needs."""
+
+    name: str
+    description: str
+    compute: Callable[[MetricContext], MetricValue]
+    generated: RequestFn
+    reference: RequestFn = lambda options: ()
+    needs_reference: bool = False
+    needs_prompts: bool = False
+    higher_is_better: bool = True
+    min_images: int = 2
+    group: str = ""
+
+
+_METRICS: dict[str, MetricSpec] = {}
+
+
+def register_metric(spec: MetricSpec) -> MetricSpec:
+    _METRICS[spec.name] = spec
+    return spec
+
+
+def metric_specs() -> dict[str, MetricSpec]:
+    import genmetrics.metrics.builtin  # noqa: F401  (registers the built-in metrics)
+
+    return dict(_METRICS)
+
+
+def get_metric(name: str) -> MetricSpec:
+    specs = metric_specs()
+    if name not in specs:
+        raise UserError(f"unknown metric '{name}'; known: {', '.join(sorted(specs))}")
+    return specs[name]

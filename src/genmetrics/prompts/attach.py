@@ -1,0 +1,173 @@
+"""Attach a prompt to each image: a manifest file, sidecar ``.txt`` files, or a prompt suite.
+
+- Manifest (``.jsonl``, ``.csv``, ``.json``): one record per image with ``image`` (a path or an
+  id, relative to the image source) and ``prompt``; optional ``style``, ``seed``, ``prompt_id``.
+- Sidecars: ``photo.png`` + ``photo.txt`` beside it (used when no manifest is given).
+- A suite (``hpdv2`` or a suite file): the HPSv2 layout ``STYLE/00042.png`` → prompt 00042 of
+  that style; ``STYLE/00042_k1.png`` (second sample of that prompt) maps to the same prompt.
+
+An image without a prompt, or a manifest row without an image, is an error naming both sides,
+unless ``allow_missing`` is set: then they are skipped and counted, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from genmetrics.errors import UserError
+from genmetrics.sources.items import ImageItem
+
+SAMPLE_SUFFIX = re.compile(r"^(?P<prompt>.+?)_k(?P<sample>\d+)$")
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    prompt: str
+    style: str | None = None
+    prompt_id: str | None = None
+    seed: int | None = None
+
+
+@dataclass
+class PromptAssignment:
+    """Items that have prompts, their records (aligned), and what was skipped."""
+
+    items: list[ImageItem]
+    records: list[PromptRecord]
+    images_without_prompt: list[str] = field(default_factory=list)
+    prompts_without_image: list[str] = field(default_factory=list)
+
+    @property
+    def prompts(self) -> list[str]:
+        return [r.prompt for r in self.records]
+
+
+def prompt_id_of(image_id: str) -> tuple[str, int]:
+    """``anime/00042_k1`` → (``anime/00042``, 1); ``anime/00042`` → (``anime/00042``, 0)."""
+    m = SAMPLE_SUFFIX.match(image_id)
+    return (m["prompt"], int(m["sample"])) if m else (image_id, 0)
+
+
+def _norm_key(value: str) -> str:
+    p = PurePosixPath(value.replace("\\", "/"))
+    return str(p.with_suffix("")) if p.suffix else str(p)
+
+
+def read_manifest(path: Path) -> dict[str, PromptRecord]:
+    """Records keyed by normalised image key (path without extension, POSIX)."""
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    rows: list[dict] = []
+    try:
+        if suffix == ".jsonl":
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        elif suffix == ".json":
+            data = json.loads(text)
+            if isinstance(data, dict):
+                data = [{"image": k, "prompt": v} if isinstance(v, str) else {"image": k, **v}
+                        for k, v in data.items()]
+            rows = list(data)
+        elif suffix == ".csv":
+            rows = list(csv.DictReader(text.splitlines()))
+        else:
+            raise UserError(f"{path}: prompt manifests are .jsonl, .csv or .json")
+    except (json.JSONDecodeError, csv.Error) as exc:
+        raise UserError(f"{path}: cannot parse ({exc}); fix the file") from None
+    out: dict[str, PromptRecord] = {}
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise UserError(f"{path}: record {n} is not an object with 'image' and 'prompt'")
+        image = row.get("image") or row.get("path") or row.get("file") or row.get("id")
+        prompt = row.get("prompt") or row.get("caption") or row.get("text")
+        if not image or prompt is None:
+            raise UserError(f"{path}: record {n} needs 'image' and 'prompt' fields")
+        seed = row.get("seed")
+        out[_norm_key(str(image))] = PromptRecord(
+            str(prompt), row.get("style") or None, row.get("prompt_id") or None,
+            int(seed) if seed not in (None, "") else None,
+        )
+    return out
+
+
+def _finish(items, found: dict[str, PromptRecord], leftovers: list[str], origin: str,
+            allow_missing: bool) -> PromptAssignment:
+    kept = [i for i in items if i.id in found]
+    missing = [i.location for i in items if i.id not in found]
+    if (missing or leftovers) and not allow_missing:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} image(s) have no prompt in {origin} (first: {missing[0]})")
+        if leftovers:
+            parts.append(f"{len(leftovers)} prompt(s) in {origin} have no image (first: {leftovers[0]})")
+        raise UserError("; ".join(parts) + "; fix them or pass --allow-missing to skip and count them")
+    return PromptAssignment(kept, [found[i.id] for i in kept], missing, leftovers)
+
+
+def attach_prompts(
+    items: Sequence[ImageItem],
+    prompts: str | Path | None,
+    *,
+    allow_missing: bool = False,
+    suite_names: Sequence[str] = ("hpdv2",),
+) -> PromptAssignment:
+    """Match every image to its prompt (see module docstring)."""
+    items = list(items)
+    if prompts is None:
+        found: dict[str, PromptRecord] = {}
+        for item in items:
+            side = Path(item.location).with_suffix(".txt")
+            if side.is_file():
+                found[item.id] = PromptRecord(side.read_text(encoding="utf-8").strip())
+        return _finish(items, found, [], "sidecar .txt files", allow_missing)
+    source = str(prompts)
+    path = Path(source)
+    if path.suffix.lower() in (".jsonl", ".csv", ".json") and path.is_file() and not _is_suite_file(path):
+        records = read_manifest(path)
+        by_item: dict[str, PromptRecord] = {}
+        ids = {i.id for i in items}
+        for item in items:
+            rec = records.get(item.id) or records.get(_norm_key(Path(item.location).name))
+            if rec is None:
+                rec = records.get(_norm_key(item.location))
+            if rec is not None:
+                by_item[item.id] = rec
+        used = {k for k in records if k in ids}
+        used |= {_norm_key(Path(i.location).name) for i in items if i.id in by_item}
+        used |= {_norm_key(i.location) for i in items if i.id in by_item}
+        leftovers = [k for k in records if k not in used]
+        return _finish(items, by_item, leftovers, source, allow_missing)
+    if source in suite_names or path.is_file():
+        from genmetrics.suites.registry import load_suite
+
+        suite = load_suite(source)
+        found = {}
+        covered: set[str] = set()
+        for item in items:
+            pid, _ = prompt_id_of(item.id)
+            try:
+                p = suite.by_id(pid)
+            except (KeyError, UserError):
+                continue
+            found[item.id] = PromptRecord(p.prompt, p.style, p.id)
+            covered.add(pid)
+        leftovers = [p.id for p in suite.items if p.id not in covered]
+        return _finish(items, found, leftovers, f"suite {suite.name}", allow_missing)
+    raise UserError(f"{source}: not a prompt manifest (.jsonl/.csv/.json), suite file or suite name")
+
+
+def _is_suite_file(path: Path) -> bool:
+    """A JSON file of plain prompt strings (a suite), rather than an image→prompt manifest."""
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    if isinstance(data, list):
+        return all(isinstance(x, str) for x in data)
+    return isinstance(data, dict) and all(isinstance(v, list) for v in data.values())

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from genmetrics.errors import UserError
+from genmetrics.features.cache import FeatureCache
+from genmetrics.features.extract import FeatureRequest, extract_features
+from genmetrics.sources.items import items_from
+from tests.fakes import PixelBackbone, write_images
+
+REQS = [FeatureRequest("inception", "pool3"), FeatureRequest("inception", "pool3", "gaussian")]
+
+
+def test_one_forward_per_image_and_cached_rerun(tmp_path):
+    write_images(tmp_path / "imgs", 10)
+    items = items_from(tmp_path / "imgs")
+    bb = PixelBackbone()
+    with FeatureCache(tmp_path / "c.sqlite") as cache:
+        first = extract_features(items, {"inception": bb}, REQS, cache=cache, batch_size=4)
+        assert bb.images == 10 and first.forwards["inception"] == 10
+        second = extract_features(items, {"inception": bb}, REQS, cache=cache, batch_size=4)
+    assert bb.images == 10  # no forward on the re-run
+    assert second.cache_hits["inception"] == 10
+    np.testing.assert_array_equal(first.array("inception", "pool3"), second.array("inception", "pool3"))
+    stats = second.gaussian("inception", "pool3").to_arrays()
+    np.testing.assert_allclose(stats["mu"], first.array("inception", "pool3").mean(0), atol=1e-6)
+
+
+def test_interrupted_run_resumes(tmp_path):
+    write_images(tmp_path / "imgs", 12)
+    items = items_from(tmp_path / "imgs")
+
+    class Boom(PixelBackbone):
+        def forward(self, batch):
+            if self.calls == 1:
+                raise KeyboardInterrupt
+            return super().forward(batch)
+
+    with FeatureCache(tmp_path / "c.sqlite") as cache:
+        with pytest.raises(KeyboardInterrupt):
+            extract_features(items, {"inception": Boom()}, REQS, cache=cache, batch_size=2)
+        done_before = cache.count()
+        assert done_before == 2 * 2  # one finished batch of 2 images, 2 outputs each
+        bb = PixelBackbone()
+        res = extract_features(items, {"inception": bb}, REQS, cache=cache, batch_size=2)
+    assert len(res) == 12
+    assert bb.images == 12 - 2
+
+
+def test_bad_files_are_skipped_and_counted_or_fail_strict(tmp_path):
+    write_images(tmp_path / "imgs", 4)
+    (tmp_path / "imgs" / "zero.png").write_bytes(b"")
+    (tmp_path / "imgs" / "text.jpg").write_text("not a jpeg")
+    items = items_from(tmp_path / "imgs")
+    warnings = []
+    res = extract_features(items, {"inception": PixelBackbone()}, REQS, warn=warnings.append)
+    assert len(res) == 4 and len(res.skipped) == 2
+    assert any("zero.png" in w for w in warnings)
+    with pytest.raises(UserError, match="text.jpg|zero.png"):
+        extract_features(items, {"inception": PixelBackbone()}, REQS, strict=True)
