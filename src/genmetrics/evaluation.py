@@ -114,7 +114,9 @@ def evaluate(
     unknown_opts = set(options) - set(DEFAULT_OPTIONS) - _extra_option_names()
     if unknown_opts:
         raise UserError(f"unknown option(s): {', '.join(sorted(unknown_opts))}")
-    opts = {**DEFAULT_OPTIONS, **options, "seed": seed}
+    from genmetrics.metrics.text_image import DEFAULT_OPTIONS as TEXT_OPTIONS
+
+    opts = {**DEFAULT_OPTIONS, **TEXT_OPTIONS, **options, "seed": seed}
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     if reference is None:
@@ -173,6 +175,10 @@ def evaluate(
             by_id = dict(zip((i.id for i in assignment.items), assignment.records, strict=True))
             services["prompts"] = [by_id[i] for i in gen.ids]
             services["encode_texts"] = lambda name, texts: encode_texts_cached(instances[name], texts, store)  # type: ignore[arg-type]
+            services["count_truncated"] = lambda name, texts: _count_truncated(instances[name], texts)
+            services["source_embeds"] = lambda name: _source_embeddings(
+                services["prompts"], generated, instances[name], store, batch_size, workers, strict)
+        services["aesthetic_head"] = lambda head, embeds: _aesthetic_scores(head, embeds, device, offline)
         ctx = MetricContext(gen, ref, opts, services)
         values: dict[str, MetricValue] = {}
         for spec in specs:
@@ -219,6 +225,44 @@ def evaluate(
     return EvaluationResult(values, counts, manifest, per_image, skipped)
 
 
+def _count_truncated(backbone: Any, texts: list[str]) -> int:
+    counter = getattr(backbone, "count_truncated", None)
+    return int(counter(texts)) if counter else 0
+
+
+def _aesthetic_scores(head_name: str, embeds: np.ndarray, device: str, offline: bool | None) -> np.ndarray:
+    import torch
+
+    from genmetrics.backbones.aesthetic import aesthetic_score, load_aesthetic_head
+
+    head = load_aesthetic_head(head_name, device=device, offline=offline)
+    return aesthetic_score(torch.from_numpy(np.asarray(embeds, np.float32)), head).double().cpu().numpy()
+
+
+def _source_embeddings(records, generated, backbone, store, batch_size, workers, strict) -> np.ndarray:
+    """Embeddings of each edited image's source image (manifest field ``source_image``,
+    relative to the generated folder), one forward per distinct source."""
+    from genmetrics.sources.items import ImageItem
+
+    is_dir = isinstance(generated, (str, os.PathLike)) and Path(generated).is_dir()
+    base = Path(generated) if is_dir else Path(".")
+    paths = []
+    for rec in records:
+        src = rec.get("source_image")
+        if src is None:
+            raise UserError("clip_directional/clip_image_similarity need 'source_image' for every row of the --prompts manifest")
+        path = Path(src) if Path(src).is_absolute() else base / src
+        if not path.is_file():
+            raise UserError(f"{path}: source image named in the manifest does not exist")
+        paths.append(path)
+    unique = list(dict.fromkeys(paths))
+    items = [ImageItem(f"source/{i}", str(p), (lambda p=p: p.read_bytes())) for i, p in enumerate(unique)]
+    feats = extract_features(items, {backbone.name: backbone}, [FeatureRequest(backbone.name, "embed")],
+                             cache=store, batch_size=batch_size, workers=workers, strict=True)
+    row_of = {p: i for i, p in enumerate(unique)}
+    return feats.array(backbone.name, "embed")[[row_of[p] for p in paths]]
+
+
 def _stats_count(ref: ExtractedFeatures | None) -> int | None:
     if ref is None:
         return None
@@ -227,7 +271,9 @@ def _stats_count(ref: ExtractedFeatures | None) -> int | None:
 
 
 def _extra_option_names() -> set[str]:
-    return set()
+    from genmetrics.metrics.text_image import DEFAULT_OPTIONS as TEXT_OPTIONS
+
+    return set(TEXT_OPTIONS)
 
 
 def _extract(side, items, instances, requests, store, batch_size, workers, strict, progress, source):

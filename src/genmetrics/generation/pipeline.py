@@ -130,6 +130,15 @@ def _locate(
     )
 
 
+def _dtype_keyword() -> str:
+    """``dtype`` on diffusers versions that renamed it, ``torch_dtype`` before."""
+    try:
+        from diffusers.utils import deprecation_utils
+    except ImportError:
+        return "torch_dtype"
+    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+
+
 def load_pipeline(
     model_id_or_path: str | os.PathLike,
     dtype: str | torch.dtype | None = None,
@@ -153,7 +162,7 @@ def load_pipeline(
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     folder, source = _locate(name, offline, revision, variant)
-    kwargs: dict[str, Any] = {"torch_dtype": torch_dtype, "local_files_only": True}
+    kwargs: dict[str, Any] = {_dtype_keyword(): torch_dtype, "local_files_only": True}
     if variant is not None:
         kwargs["variant"] = variant
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from genmetrics.metrics import distribution
+from genmetrics.metrics import distribution, text_image
 
 distribution.register()
+text_image.register()

@@ -31,6 +31,11 @@ class PromptRecord:
     style: str | None = None
     prompt_id: str | None = None
     seed: int | None = None
+    extra: tuple[tuple[str, str], ...] = ()
+    """Other manifest fields (e.g. ``source_image``, ``source_prompt``, ``label``)."""
+
+    def get(self, key: str) -> str | None:
+        return dict(self.extra).get(key)
 
 
 @dataclass
@@ -87,9 +92,11 @@ def read_manifest(path: Path) -> dict[str, PromptRecord]:
         if not image or prompt is None:
             raise UserError(f"{path}: record {n} needs 'image' and 'prompt' fields")
         seed = row.get("seed")
+        known = {"image", "path", "file", "id", "prompt", "caption", "text", "style", "prompt_id", "seed"}
+        extra = tuple(sorted((str(k), str(v)) for k, v in row.items() if k not in known and v not in (None, "")))
         out[_norm_key(str(image))] = PromptRecord(
             str(prompt), row.get("style") or None, row.get("prompt_id") or None,
-            int(seed) if seed not in (None, "") else None,
+            int(seed) if seed not in (None, "") else None, extra,
         )
     return out
 

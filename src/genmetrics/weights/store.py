@@ -129,6 +129,14 @@ def _marker_ok(path: Path, expected: str | None) -> bool:
     )
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a cached weights file, read from its ``.verified`` marker when still valid."""
+    path = Path(path)
+    if _marker_ok(path, None):
+        return json.loads(_marker(path).read_text())["sha256"]
+    return sha256_file(path)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -9,10 +9,19 @@ from genmetrics.backbones.inception.network import TAP_DIMS, TAPS, FIDInceptionV
 from genmetrics.errors import UserError
 
 
+def random_inception(has_fc: bool = True, seed: int = 0) -> FIDInceptionV3:
+    """Random weights scaled so activations neither vanish nor explode (He init)."""
+    torch.manual_seed(seed)
+    net = FIDInceptionV3(has_fc=has_fc)
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return net
+
+
 @pytest.fixture(scope="module")
 def net() -> FIDInceptionV3:
-    torch.manual_seed(0)
-    return FIDInceptionV3(has_fc=True)
+    return random_inception()
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +38,7 @@ def test_all_taps_shapes_and_order(net, batch):
         assert value.shape == (2, TAP_DIMS[tap]), tap
         assert value.dtype == torch.float32
         assert torch.isfinite(value).all(), tap
+        assert value.abs().mean() > 1e-2, tap  # activations did not vanish
 
 
 def test_default_tap_is_pool3_only(net, batch):

@@ -17,8 +17,9 @@ so no code from the file is ever run. Their batch norms have no scale (TF ``scal
 converter writes ``bn.weight = 1``.
 
 The output uses :class:`~genmetrics.backbones.inception.network.FIDInceptionV3` names
-(pytorch-fid's, minus ``num_batches_tracked``), float32, with the classifier only when the source
-has it.
+(pytorch-fid's, minus ``num_batches_tracked``), float32, sorted, with the classifier only when
+the source has it. Conversion is deterministic and idempotent (converting the output again
+gives the same bytes).
 """
 
 from __future__ import annotations
@@ -270,7 +271,10 @@ def read_torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:
             raise UserError(f"{path}: not a TorchScript archive (no single data.pkl)")
         root = pickles[0].split("/", 1)[0]
         with archive.open(pickles[0]) as f:
-            module = _TorchScriptUnpickler(f, archive, root).load()
+            try:
+                module = _TorchScriptUnpickler(f, archive, root).load()
+            except (pickle.UnpicklingError, KeyError, ValueError, RuntimeError) as exc:
+                raise UserError(f"{path}: cannot read this TorchScript archive: {exc}") from exc
     tensors: dict[str, torch.Tensor] = {}
     _collect_tensors(module, "", tensors)
     return tensors
@@ -356,7 +360,7 @@ def convert_inception_weights(src: Path, dst: Path) -> None:
     ordered = {k: tensors[k].detach().to(torch.float32).contiguous() for k in sorted(tensors)}
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
-    save_file(ordered, str(tmp), metadata={"format": "pt", "source_form": form})
+    save_file(ordered, str(tmp), metadata={"format": "pt"})
     tmp.replace(dst)
 
 

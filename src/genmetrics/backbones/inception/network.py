@@ -279,9 +279,7 @@ class FIDInceptionV3(nn.Module):
             )
         return wanted
 
-    def forward(
-        self, x: torch.Tensor, taps: Iterable[str] = ("pool3",)
-    ) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, taps: Iterable[str] = ("pool3",)) -> dict[str, torch.Tensor]:
         wanted = self._check_taps(taps)
         if x.ndim != 4 or x.shape[1] != 3:
             raise UserError(

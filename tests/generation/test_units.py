@@ -1,0 +1,76 @@
+import hashlib
+import sys
+
+import pytest
+
+from genmetrics.errors import UserError
+from genmetrics.generation import apply_hook, image_relpath, image_seed, resolve_hook
+from genmetrics.generation.hooks import hook_name
+from genmetrics.generation.manifest import check_resumable, read_records
+from genmetrics.suites import PromptItem
+
+ITEM = PromptItem("anime/00042", "anime", 42, "a cat")
+
+
+def test_seed_policy():
+    digest = hashlib.sha256(b"anime/00042|0").digest()
+    expected = int.from_bytes(digest[:8], "big") % 2**63
+    assert image_seed(0, "anime/00042", 0) == expected
+    assert image_seed(5, "anime/00042", 0) == (expected + 5) % 2**63
+    seeds = {image_seed(0, f"photo/{i:05d}", k) for i in range(800) for k in range(4)}
+    assert len(seeds) == 3200 and all(0 <= s < 2**63 for s in seeds)
+
+
+def test_layout():
+    assert image_relpath(ITEM, 0, 1) == "anime/00042.png"
+    assert [image_relpath(ITEM, k, 3) for k in range(3)] == [
+        "anime/00042_k0.png",
+        "anime/00042_k1.png",
+        "anime/00042_k2.png",
+    ]
+
+
+def test_resolve_hook_module_and_file(tmp_path, monkeypatch):
+    assert resolve_hook("os.path:basename")("a/b") == "b"
+    hook_file = tmp_path / "myhook.py"
+    hook_file.write_text("def tag(pipe):\n    pipe['tagged'] = True\n    return pipe\n")
+    assert apply_hook({}, f"{hook_file}:tag") == {"tagged": True}
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("myhook", None)
+    assert apply_hook({}, "myhook:tag") == {"tagged": True}
+    assert hook_name("myhook:tag") == "myhook:tag"
+    assert hook_name(test_layout).endswith(":test_layout")
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("nocolon", "not of the form"),
+        ("no_such_module_xyz:f", "cannot be imported"),
+        ("os.path:nope", "has no attribute"),
+        ("os:sep", "not callable"),
+        ("missing/file.py:f", "does not exist"),
+    ],
+)
+def test_bad_hooks(spec, message):
+    with pytest.raises(UserError, match=message):
+        resolve_hook(spec)
+
+
+def test_hook_returning_none():
+    with pytest.raises(UserError, match="returned None"):
+        apply_hook(object(), lambda pipe: None)
+
+
+def test_manifest_tolerates_torn_line(tmp_path):
+    path = tmp_path / "generation.jsonl"
+    path.write_text('{"id": "a/00000", "image": "a/00000.png"}\n{"id": "a/000')
+    assert list(read_records(path)) == ["a/00000"]
+
+
+def test_check_resumable(tmp_path):
+    old = {"sampling": {"steps": 2}, "seed": {"base": 0}}
+    check_resumable(tmp_path, None, old)
+    check_resumable(tmp_path, old, {"sampling": {"steps": 2}, "seed": {"base": 0}})
+    with pytest.raises(UserError, match=r"sampling\.steps: 2 there, 3 now"):
+        check_resumable(tmp_path, old, {"sampling": {"steps": 3}, "seed": {"base": 0}})
