@@ -81,9 +81,13 @@ def match_rows(
     if (only_b or only_v) and not allow_missing:
         parts = []
         if only_b:
-            parts.append(f"{len(only_b)} image(s) only in {names[0]} (first: {', '.join(only_b[:3])})")
+            parts.append(
+                f"{len(only_b)} image(s) only in {names[0]} (first: {', '.join(only_b[:3])})"
+            )
         if only_v:
-            parts.append(f"{len(only_v)} image(s) only in {names[1]} (first: {', '.join(only_v[:3])})")
+            parts.append(
+                f"{len(only_v)} image(s) only in {names[1]} (first: {', '.join(only_v[:3])})"
+            )
         raise UserError(
             "; ".join(parts) + "; images are matched by prompt id and sample — add the missing "
             "images or pass --allow-missing to leave them out and count them"
@@ -122,7 +126,9 @@ def paired_comparison(
         entry = prompts.setdefault(key[0], (row_style(b_row), [], []))
         entry[1].append(float(b_row[metric]))
         entry[2].append(float(var[key][metric]))
-    order = list(styles) if styles is not None else list(dict.fromkeys(e[0] for e in prompts.values()))
+    order = (
+        list(styles) if styles is not None else list(dict.fromkeys(e[0] for e in prompts.values()))
+    )
     grouped: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in order}
     for style, b_vals, v_vals in prompts.values():
         if style in grouped:
@@ -140,8 +146,13 @@ def paired_comparison(
             by_style[style] = None
             continue
         by_style[style] = paired_difference(
-            b_vals, v_vals, n_resamples=n_resamples, seed=seed, confidence=confidence,
-            margin=margin, higher_is_better=higher_is_better,
+            b_vals,
+            v_vals,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            margin=margin,
+            higher_is_better=higher_is_better,
         )
     return PairedComparison(metric, by_style, len(keys), only_b, only_v)
 

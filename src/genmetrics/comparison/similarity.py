@@ -94,9 +94,13 @@ def match_items(
     if (only_a or only_b) and not allow_missing:
         parts = []
         if only_a:
-            parts.append(f"{len(only_a)} image(s) only in {names[0]} (first: {', '.join(only_a[:3])})")
+            parts.append(
+                f"{len(only_a)} image(s) only in {names[0]} (first: {', '.join(only_a[:3])})"
+            )
         if only_b:
-            parts.append(f"{len(only_b)} image(s) only in {names[1]} (first: {', '.join(only_b[:3])})")
+            parts.append(
+                f"{len(only_b)} image(s) only in {names[1]} (first: {', '.join(only_b[:3])})"
+            )
         raise UserError(
             "; ".join(parts) + "; images are paired by relative path — add the missing ones or "
             "pass --allow-missing to leave them out and count them"
@@ -116,7 +120,9 @@ def _decode(item: ImageItem) -> np.ndarray:
         raise UserError(f"{item.location}: cannot read file ({exc})") from None
 
 
-def score_pair(a: np.ndarray, b: np.ndarray, metrics: Sequence[str], where: tuple[str, str]) -> dict[str, float]:
+def score_pair(
+    a: np.ndarray, b: np.ndarray, metrics: Sequence[str], where: tuple[str, str]
+) -> dict[str, float]:
     """All ``metrics`` for one decoded pair; size mismatches and too-small images name both files."""
     if a.shape != b.shape:
         raise UserError(
@@ -146,7 +152,9 @@ def pair_similarity(
     pairs, only_a, only_b = match_items(items_a, items_b, allow_missing, names)
     rows: list[dict[str, Any]] = []
     for item_a, item_b in pairs:
-        values = score_pair(_decode(item_a), _decode(item_b), wanted, (item_a.location, item_b.location))
+        values = score_pair(
+            _decode(item_a), _decode(item_b), wanted, (item_a.location, item_b.location)
+        )
         rows.append({"id": item_a.id, "a": item_a.location, "b": item_b.location, **values})
         if progress is not None:
             progress(1)

@@ -122,16 +122,34 @@ def style_table(
         chunked = chunked_mean_std(group.scores, n_chunks)
         summary = mean_std_ci(group.scores, confidence, n_resamples, seed)
         cells.append(
-            Cell(style, chunked.mean, chunked.std, summary.ci_low, summary.ci_high,
-                 int(group.scores.size), group.n_images, "chunks")
+            Cell(
+                style,
+                chunked.mean,
+                chunked.std,
+                summary.ci_low,
+                summary.ci_high,
+                int(group.scores.size),
+                group.n_images,
+                "chunks",
+            )
         )
         everything.append(group.scores)
         n_images += group.n_images
     if everything:
         all_scores = np.concatenate(everything)
         summary = mean_std_ci(all_scores, confidence, n_resamples, seed)
-        cells.append(Cell(AVERAGE, summary.mean, None, summary.ci_low, summary.ci_high,
-                          int(all_scores.size), n_images, "none"))
+        cells.append(
+            Cell(
+                AVERAGE,
+                summary.mean,
+                None,
+                summary.ci_low,
+                summary.ci_high,
+                int(all_scores.size),
+                n_images,
+                "none",
+            )
+        )
     else:
         cells.append(_empty(AVERAGE, "none"))
     return StyleTable(metric, tuple(cells), int(n_chunks))
@@ -143,15 +161,23 @@ def set_level_cell(style: str, value: MetricValue | None, n_images: int) -> Cell
         return _empty(style, "set")
     ci = value.ci
     return Cell(
-        style, float(value.value), None if value.std is None else float(value.std),
-        None if ci is None else float(ci[0]), None if ci is None else float(ci[1]),
-        0, int(n_images), "set",
+        style,
+        float(value.value),
+        None if value.std is None else float(value.std),
+        None if ci is None else float(ci[0]),
+        None if ci is None else float(ci[1]),
+        0,
+        int(n_images),
+        "set",
     )
 
 
 def set_level_table(
-    metric: str, per_style: Mapping[str, tuple[MetricValue | None, int]],
-    overall: MetricValue, n_overall: int, n_chunks: int,
+    metric: str,
+    per_style: Mapping[str, tuple[MetricValue | None, int]],
+    overall: MetricValue,
+    n_overall: int,
+    n_chunks: int,
 ) -> StyleTable:
     """Table of a set-level metric: one cell per style, ``Average`` = the whole set's value."""
     cells = [set_level_cell(s, v, n) for s, (v, n) in per_style.items()]

@@ -84,11 +84,17 @@ def _looks_like_path(name: str) -> bool:
 
 
 def _missing_model(name: str, offline: bool, reason: str) -> UserError:
-    where = "in the local Hugging Face cache (offline mode)" if offline else "locally or online"
+    if offline:
+        return UserError(
+            f"pipeline {name!r} is not in the local Hugging Face cache and offline mode is on; "
+            f"download it once with `hf download {name}` where there is network (or run without "
+            "--offline), or pass the path of a folder written by pipe.save_pretrained()"
+        )
+    first = reason.split(". ")[0][:160]
     return UserError(
-        f"pipeline {name!r} is not available {where} ({reason}); download it once with "
-        f"`hf download {name}` (or huggingface-cli download) on a machine with network, "
-        "or pass the path of a folder written by pipe.save_pretrained()"
+        f"pipeline {name!r} could not be found or downloaded ({first}); check the model id, the "
+        "network and your token (`hf auth login`), or pass a folder written by "
+        "pipe.save_pretrained()"
     )
 
 
@@ -119,7 +125,7 @@ def _locate(
         )
     except (OSError, ValueError) as exc:  # Hub errors subclass OSError or ValueError
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _missing_model(name, offline, first_line[:200]) from None
+        raise _missing_model(name, offline, first_line) from None
     commit = folder.name if folder.parent.name == "snapshots" else None
     return folder, PipelineSource(
         name=name,
@@ -168,7 +174,9 @@ def load_pipeline(
     try:
         pipe = DiffusionPipeline.from_pretrained(folder, **kwargs)
     except OSError as exc:
-        raise _missing_model(name, offline, str(exc).strip().splitlines()[0][:200]) from None
+        raise _missing_model(
+            name, offline, (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        ) from None
     pipe = pipe.to(dev)
     setattr(pipe, SOURCE_ATTR, source)
     return pipe

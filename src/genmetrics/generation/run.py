@@ -8,7 +8,9 @@ subsets do not change the initial noise of an image (batched network passes may 
 from unbatched ones in the last bit, which can move a pixel by one level).
 
 Runs resume: an image whose PNG exists is skipped. PNGs are written to a temporary file and
-renamed, so a killed run loses at most the batch in flight.
+renamed, so a killed run loses at most the batch in flight. Resuming with settings that change
+the pixels (model, steps, guidance, size, dtype, seed, hook...) is refused. Do not run two
+generations into the same folder at the same time.
 """
 
 from __future__ import annotations

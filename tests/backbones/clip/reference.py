@@ -87,8 +87,8 @@ class ReferenceCLIP(nn.Module):
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
         n = ids.shape[1]
-        mask = torch.full((n, n), float("-inf")).triu(1)
         x = self.token_embedding(ids) + self.positional_embedding
+        mask = torch.full((n, n), float("-inf"), dtype=x.dtype).triu(1)
         x = self.transformer(x.transpose(0, 1), mask).transpose(0, 1)
         x = self.ln_final(x)
         return x[torch.arange(x.shape[0]), ids.argmax(dim=-1)] @ self.text_projection

@@ -61,7 +61,6 @@ def _torchscript_names(net: FIDInceptionV3) -> dict[str, torch.Tensor]:
     return out
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def _write_torchscript(net: FIDInceptionV3, path: Path) -> None:
     """Script a module tree holding ``net``'s weights the way NVIDIA's file names them."""
     root = _Holder()

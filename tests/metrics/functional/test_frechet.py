@@ -31,7 +31,9 @@ def _stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _fid_sqrtm(mu1, s1, mu2, s2) -> float:
     covmean = scipy.linalg.sqrtm(s1 @ s2)
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean).real)
+    return float(
+        ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean).real
+    )
 
 
 def _fid_eigvals(mu1, s1, mu2, s2) -> float:

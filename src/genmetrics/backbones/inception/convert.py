@@ -206,7 +206,9 @@ class _StorageType:
 def _rebuild_tensor(
     storage: torch.Tensor, offset: int, size: Any, stride: Any, *_: Any
 ) -> torch.Tensor:
-    return storage.as_strided(tuple(size), tuple(stride), offset).clone()
+    view = storage.as_strided(tuple(size), tuple(stride), offset)
+    whole = offset == 0 and view.numel() == storage.numel() and view.is_contiguous()
+    return view if whole else view.clone()  # a tensor owning its whole storage needs no copy
 
 
 class _TorchScriptUnpickler(pickle.Unpickler):

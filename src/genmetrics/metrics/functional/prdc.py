@@ -15,8 +15,8 @@ excluded by index; exact duplicates still count as neighbours)::
 The comparisons follow each paper's reference code (``<=`` for precision/recall, strict ``<``
 for density/coverage); they differ only on exact ties. Distances are computed in float64 as
 ``sqrt(max(|a|^2 + |b|^2 - 2 a.b, 0))`` one block of ``chunk_size`` rows at a time, so memory is
-O(chunk_size * max(N, M)) rather than O(N * M). Each pair of points is visited by three passes
-(real-real, fake-fake, fake-real) shared by all four metrics.
+O(chunk_size * max(N, M)) rather than O(N * M). Three passes (real-real for the real radii,
+fake-fake for the fake radii, fake-real for the tests) serve all four metrics at once.
 """
 
 from __future__ import annotations
@@ -173,9 +173,7 @@ def _compute(
     )
 
 
-def prdc(
-    real: Any, fake: Any, k_pr: int = 3, k_dc: int = 5, chunk_size: int = 1024
-) -> PRDCResult:
+def prdc(real: Any, fake: Any, k_pr: int = 3, k_dc: int = 5, chunk_size: int = 1024) -> PRDCResult:
     """Precision, recall (k = ``k_pr``), density and coverage (k = ``k_dc``) in one pass."""
     return _compute(real, fake, k_pr, k_dc, chunk_size)
 

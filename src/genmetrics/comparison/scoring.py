@@ -1,0 +1,247 @@
+"""Score one image folder for a benchmark: prompt coverage, one ``evaluate`` call, styles.
+
+* Coverage against the suite is checked before any network runs: suite prompts without an
+  image and images without a suite prompt are an error listing how many and the first ids,
+  unless ``allow_missing`` (then they are listed and counted, never silently dropped).
+  Images that turn out unreadable are checked again after evaluation.
+* Per-image metrics (a column named as the metric in the per-image rows) come from one
+  ``evaluate`` call on the whole folder. A set-level metric (IS, FID…) is additionally
+  evaluated on each style's images; the backbones are built once and shared by all calls,
+  and the feature cache serves the repeated images without new forwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from genmetrics import evaluation
+from genmetrics.backbones.registry import Backbone, BackboneOptions
+from genmetrics.comparison.scores import per_image_metrics, row_key, row_style
+from genmetrics.errors import UserError
+from genmetrics.evaluation import evaluate, parse_metric_names
+from genmetrics.metrics.distribution import DEFAULT_OPTIONS
+from genmetrics.metrics.registry import MetricValue, get_metric
+from genmetrics.prompts.attach import prompt_id_of
+from genmetrics.results.result import EvaluationResult
+from genmetrics.sources.items import ImageItem, items_from
+from genmetrics.suites.model import PromptSuite
+from genmetrics.suites.registry import load_suite
+
+__all__ = ["Coverage", "ScoredSet", "check_coverage", "prepare_backbones", "score_set"]
+
+_SHOW = 5  # ids named in an error message
+_BACKBONE_KEYS = ("protocol", "device", "dtype", "offline")
+
+
+@dataclass
+class Coverage:
+    """How a folder covers a suite: prompts without image, images without prompt."""
+
+    n_prompts: int
+    missing_prompts: list[str] = field(default_factory=list)
+    unmatched_images: list[str] = field(default_factory=list)
+    missing_by_style: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suite_prompts": self.n_prompts,
+            "missing_prompts": len(self.missing_prompts),
+            "missing_by_style": dict(self.missing_by_style),
+            "missing_prompt_ids": list(self.missing_prompts),
+            "images_without_prompt": list(self.unmatched_images),
+        }
+
+
+def _first(ids: Sequence[str]) -> str:
+    more = ", …" if len(ids) > _SHOW else ""
+    return ", ".join(ids[:_SHOW]) + more
+
+
+def _coverage_error(source: str, suite: PromptSuite, cov: Coverage, why: str = "") -> UserError:
+    parts = []
+    if cov.missing_prompts:
+        parts.append(
+            f"{len(cov.missing_prompts)} of {cov.n_prompts} prompts of suite '{suite.name}' have "
+            f"no image{why} (first: {_first(cov.missing_prompts)})"
+        )
+    if cov.unmatched_images:
+        parts.append(
+            f"{len(cov.unmatched_images)} image(s) match no prompt of suite '{suite.name}' "
+            f"(first: {_first(cov.unmatched_images)})"
+        )
+    return UserError(
+        f"{source}: " + "; ".join(parts) + "; images go to STYLE/NNNNN.png (extra samples "
+        "STYLE/NNNNN_k1.png) — add them or pass --allow-missing to list and count them"
+    )
+
+
+def check_coverage(
+    image_ids: Sequence[str], suite: PromptSuite, allow_missing: bool, source: str
+) -> Coverage:
+    """Compare image ids with the suite's prompt ids (see module docstring)."""
+    covered: set[str] = set()
+    unmatched: list[str] = []
+    for image_id in image_ids:
+        pid, _ = prompt_id_of(image_id)
+        try:
+            suite.by_id(pid)
+        except KeyError:
+            unmatched.append(image_id)
+            continue
+        covered.add(pid)
+    missing = [p.id for p in suite.items if p.id not in covered]
+    by_style = dict.fromkeys(suite.styles, 0)
+    for p in suite.items:
+        if p.id not in covered:
+            by_style[p.style] += 1
+    cov = Coverage(len(suite), missing, unmatched, by_style)
+    if (missing or unmatched) and not allow_missing:
+        raise _coverage_error(source, suite, cov)
+    return cov
+
+
+def prepare_backbones(
+    metrics: Sequence[str],
+    supplied: dict[str, Backbone] | None,
+    with_reference: bool,
+    evaluate_kwargs: dict[str, Any],
+) -> dict[str, Backbone]:
+    """Build every backbone the metrics need once, so repeated ``evaluate`` calls share them."""
+    opts = {**DEFAULT_OPTIONS, **{k: v for k, v in evaluate_kwargs.items() if k in DEFAULT_OPTIONS}}
+    bopts = BackboneOptions(
+        **{k: evaluate_kwargs[k] for k in _BACKBONE_KEYS if k in evaluate_kwargs}
+    )
+    instances = dict(supplied or {})
+    for name in metrics:
+        spec = get_metric(name)
+        requests = list(spec.generated(opts)) + (
+            list(spec.reference(opts)) if with_reference else []
+        )
+        for r in requests:
+            if r.backbone not in instances:
+                instances[r.backbone] = evaluation.create_backbone(r.backbone, bopts)
+    return instances
+
+
+@dataclass
+class ScoredSet:
+    """One scored folder: per-image rows, set-level values per style, coverage."""
+
+    name: str
+    source: str
+    result: EvaluationResult
+    rows: list[dict[str, Any]]
+    styles: list[str]
+    order: list[str] | None
+    per_image: list[str]
+    set_level: dict[str, dict[str, tuple[MetricValue | None, int]]]
+    coverage: Coverage | None
+    items: list[ImageItem]
+
+    @property
+    def style_of(self) -> dict[str, str]:
+        """Image id → style."""
+        return {str(r["id"]): row_style(r) for r in self.rows}
+
+    def counts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "images": len(self.rows),
+            "prompts": len({row_key(r)[0] for r in self.rows}),
+            "unreadable_skipped": int(self.result.counts.get("generated_skipped", 0)),
+        }
+        if self.coverage is not None:
+            out.update(self.coverage.to_dict())
+        return out
+
+
+def _describe(source: Any) -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else "in-memory images"
+
+
+def score_set(
+    source: Any,
+    metrics: str | Sequence[str],
+    suite: str | os.PathLike | None = "hpdv2",
+    *,
+    allow_missing: bool = False,
+    reference: Any = None,
+    backbones: dict[str, Backbone] | None = None,
+    name: str | None = None,
+    **evaluate_kwargs: Any,
+) -> ScoredSet:
+    """Evaluate ``source`` once for all ``metrics`` and split the result by style.
+
+    ``suite`` is a suite name or file (the HPS v2 layout gives prompts, styles and prompt
+    order), or ``None``: styles are then the first folder of each id, prompts come from
+    sidecar ``.txt`` files when a metric needs them, and prompts are ordered by id.
+    """
+    names = parse_metric_names(metrics)
+    where = _describe(source)
+    items = items_from(source)
+    suite_obj = load_suite(os.fspath(suite)) if suite is not None else None
+    prompts = os.fspath(suite) if suite is not None else None
+    coverage = None
+    if suite_obj is not None:
+        coverage = check_coverage([i.id for i in items], suite_obj, allow_missing, where)
+    kwargs = dict(evaluate_kwargs)
+    instances = prepare_backbones(names, backbones, reference is not None, kwargs)
+    result = evaluate(
+        items,
+        reference,
+        names,
+        prompts=prompts,
+        allow_missing=allow_missing,
+        backbones=instances,
+        **kwargs,
+    )
+    rows = result.per_image
+    if suite_obj is not None and coverage is not None:
+        present = {row_key(r)[0] for r in rows}
+        known_missing = set(coverage.missing_prompts)
+        lost = [p.id for p in suite_obj.items if p.id not in present and p.id not in known_missing]
+        if lost:
+            cov = Coverage(len(suite_obj), lost, [], {})
+            if not allow_missing:
+                raise _coverage_error(where, suite_obj, cov, " that could be read")
+            missing = set(coverage.missing_prompts) | set(lost)
+            coverage.missing_prompts = [p.id for p in suite_obj.items if p.id in missing]
+            for pid in lost:
+                coverage.missing_by_style[suite_obj.by_id(pid).style] += 1
+        styles = list(suite_obj.styles)
+        order = [p.id for p in suite_obj.items]
+    else:
+        styles = list(dict.fromkeys(row_style(r) for r in rows))
+        order = None
+    per_image = per_image_metrics(rows, names)
+    set_names = [n for n in names if n not in per_image]
+    set_level: dict[str, dict[str, tuple[MetricValue | None, int]]] = {n: {} for n in set_names}
+    if set_names:
+        by_id = {i.id: i for i in items}
+        needs_prompts = any(get_metric(n).needs_prompts for n in set_names)
+        for style in styles:
+            subset = [by_id[str(r["id"])] for r in rows if row_style(r) == style]
+            if not subset:
+                for n in set_names:
+                    set_level[n][style] = (None, 0)
+                continue
+            try:
+                part = evaluate(
+                    subset,
+                    reference,
+                    set_names,
+                    prompts=prompts if needs_prompts else None,
+                    allow_missing=True,
+                    backbones=instances,
+                    **kwargs,
+                )
+            except UserError as exc:
+                raise UserError(f"{where}, style '{style}': {exc}") from None
+            for n in set_names:
+                set_level[n][style] = (part.metrics[n], len(subset))
+    label = name or os.path.basename(where.rstrip("/")) or where
+    return ScoredSet(
+        label, where, result, rows, styles, order, per_image, set_level, coverage, items
+    )
