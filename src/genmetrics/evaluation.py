@@ -65,8 +65,8 @@ def save_reference_stats(stats: GaussianStats, path: str | os.PathLike, manifest
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, mu=arrays["mu"], sigma=arrays["sigma"], n=np.int64(arrays["n"]),
-                     manifest=np.array(json.dumps(manifest)))
+            extra = {} if arrays["n"] is None else {"n": np.int64(arrays["n"])}
+            np.savez(f, mu=arrays["mu"], sigma=arrays["sigma"], manifest=np.array(json.dumps(manifest)), **extra)
 
     return atomic_write(path, write)
 

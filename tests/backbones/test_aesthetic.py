@@ -38,7 +38,9 @@ def _hand_formula(state: dict, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", list(FILES))
 def test_real_heads_match_hand_formula(name: str) -> None:
     filename, dim = FILES[name]
-    raw = torch.load(shared_file(f"weights/aesthetic/{filename}"), map_location="cpu", weights_only=True)
+    raw = torch.load(
+        shared_file(f"weights/aesthetic/{filename}"), map_location="cpu", weights_only=True
+    )
     head = head_from_state_dict(raw)
     assert isinstance(head, ImprovedAestheticMLP if "improved" in name else LinearAestheticHead)
     state = {k: v.double().numpy() for k, v in raw.items()}
@@ -53,7 +55,9 @@ def test_real_heads_match_hand_formula(name: str) -> None:
 
 def test_improved_head_is_eval_and_deterministic() -> None:
     raw = torch.load(
-        shared_file("weights/aesthetic/sac+logos+ava1-l14-linearMSE.pth"), map_location="cpu", weights_only=True
+        shared_file("weights/aesthetic/sac+logos+ava1-l14-linearMSE.pth"),
+        map_location="cpu",
+        weights_only=True,
     )
     head = head_from_state_dict(raw)
     assert not head.training
@@ -68,6 +72,8 @@ def test_import_and_load_from_cache(name: str) -> None:
         load_aesthetic_head(name, offline=True)
     import_weights(clip_weight_spec(name), shared_file(f"weights/aesthetic/{filename}"))
     head = load_aesthetic_head(name, offline=True)
-    raw = torch.load(shared_file(f"weights/aesthetic/{filename}"), map_location="cpu", weights_only=True)
+    raw = torch.load(
+        shared_file(f"weights/aesthetic/{filename}"), map_location="cpu", weights_only=True
+    )
     x = torch.randn(4, dim)
     assert torch.equal(aesthetic_score(x, head), aesthetic_score(x, head_from_state_dict(raw)))

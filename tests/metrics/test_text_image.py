@@ -161,7 +161,7 @@ def test_manifest_prompts_and_editing_metrics(tmp_path, real_photos):
     rows = []
     (tmp_path / "src").mkdir()
     (tmp_path / "edit").mkdir()
-    for i, (name, photo) in enumerate(list(real_photos.items())[:4]):
+    for name, photo in list(real_photos.items())[:4]:
         img = Image.fromarray(photo).resize((40, 40))
         img.save(tmp_path / "src" / f"{name}.png")
         img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "edit" / f"{name}.png")
@@ -171,7 +171,7 @@ def test_manifest_prompts_and_editing_metrics(tmp_path, real_photos):
     manifest.write_text("\n".join(json.dumps(r) for r in rows))
     res = evaluate(tmp_path / "edit", metrics="clip_directional,clip_image_similarity",
                    prompts=manifest, backbones={"clip-vit-l-14": bb})
-    src = np.stack([clip_preprocess(np.asarray(Image.open(tmp_path / "src" / f"{n}.png")), 32) for n in sorted(real_photos)[:0] or [r["image"][:-4] for r in rows]])
+    src = np.stack([clip_preprocess(np.asarray(Image.open(tmp_path / "src" / r["image"])), 32) for r in rows])
     edt = np.stack([clip_preprocess(np.asarray(Image.open(tmp_path / "edit" / r["image"])), 32) for r in rows])
     with torch.no_grad():
         es = bb.encoder.encode_image(torch.from_numpy(src)).double().numpy()

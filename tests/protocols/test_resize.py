@@ -7,7 +7,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from genmetrics.errors import UserError
-from genmetrics.protocols.resize import get_resize_protocol, resize_clean, resize_pytorch_fid, resize_tf1
+from genmetrics.protocols.resize import (
+    get_resize_protocol,
+    resize_clean,
+    resize_pytorch_fid,
+    resize_tf1,
+)
 
 
 @pytest.fixture(scope="module")

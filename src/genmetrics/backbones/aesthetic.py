@@ -59,7 +59,9 @@ def head_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
     elif set(state_dict) == {"weight", "bias"}:
         head = LinearAestheticHead(state_dict["weight"].shape[1])
     else:
-        raise UserError(f"not a LAION aesthetic head state dict (keys: {sorted(state_dict)[:4]}...)")
+        raise UserError(
+            f"not a LAION aesthetic head state dict (keys: {sorted(state_dict)[:4]}...)"
+        )
     head.load_state_dict({k: v.float() for k, v in state_dict.items()}, strict=True)
     return head.eval()
 

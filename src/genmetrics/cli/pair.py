@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 
 import typer
 
@@ -36,10 +37,14 @@ def pair_command(
     """Paired full-reference similarity; JSON: {"metrics": {name: {value, std, n}}, "per_image": [...]}."""
     from genmetrics.comparison.render import fmt as fmt_num
     from genmetrics.comparison.render import render_json
-    from genmetrics.comparison.similarity import pair_similarity
-    from genmetrics.sources.items import items_from
+    from genmetrics.comparison.similarity import pair_similarity, single_pair
+    from genmetrics.sources.items import is_image_name, items_from
 
-    result = pair_similarity(items_from(a), items_from(b), metrics, allow_missing, names=(a, b))
+    items_a, items_b = items_from(a), items_from(b)
+    if all(Path(p).is_file() and is_image_name(p) for p in (a, b)):
+        item_a, item_b = single_pair(items_a[0], items_b[0])
+        items_a, items_b = [item_a], [item_b]
+    result = pair_similarity(items_a, items_b, metrics, allow_missing, names=(a, b))
     summary = result.summary()
     if fmt is PairFormat.json:
         doc = {

@@ -2,7 +2,7 @@
 
 Images are read with the core decoder (HxWx3 uint8, ``data_range`` 255) and scored with
 :mod:`genmetrics.metrics.functional.image_similarity`. Two sets are matched by id (relative
-path without extension); two single files are matched to each other whatever their names.
+path without extension); :func:`single_pair` pairs two image files whatever their names.
 Summaries average the per-pair values: identical pairs have PSNR ``inf``, so a mean PSNR is
 ``inf`` as soon as one pair is identical.
 """
@@ -84,9 +84,7 @@ def match_items(
     allow_missing: bool = False,
     names: tuple[str, str] = ("A", "B"),
 ) -> tuple[list[tuple[ImageItem, ImageItem]], list[str], list[str]]:
-    """Pairs matched by id (two single images are paired directly), and one-sided ids."""
-    if len(items_a) == 1 and len(items_b) == 1:
-        return [(items_a[0], items_b[0])], [], []
+    """Pairs matched by id, and the ids found on one side only."""
     by_a = {i.id: i for i in items_a}
     by_b = {i.id: i for i in items_b}
     only_a = sorted(by_a.keys() - by_b.keys())
@@ -109,6 +107,11 @@ def match_items(
     if not pairs:
         raise UserError(f"{names[0]} and {names[1]} have no image id in common; check the folders")
     return pairs, only_a, only_b
+
+
+def single_pair(a: ImageItem, b: ImageItem) -> tuple[ImageItem, ImageItem]:
+    """Two single images as a matched pair (both get ``a``'s id)."""
+    return a, ImageItem(a.id, b.location, b.read)
 
 
 def _decode(item: ImageItem) -> np.ndarray:

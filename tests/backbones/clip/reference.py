@@ -30,7 +30,9 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(width)
         gelu = QuickGELU() if act == "quick_gelu" else nn.GELU()
         self.mlp = nn.Sequential(
-            OrderedDict(c_fc=nn.Linear(width, 4 * width), gelu=gelu, c_proj=nn.Linear(4 * width, width))
+            OrderedDict(
+                c_fc=nn.Linear(width, 4 * width), gelu=gelu, c_proj=nn.Linear(4 * width, width)
+            )
         )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

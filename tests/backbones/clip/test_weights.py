@@ -28,7 +28,7 @@ def test_specs_are_pinned() -> None:
         assert info.arch in configs.ARCHS and info.preprocess in ("clip", "hps"), name
 
 
-def test_register(monkeypatch) -> None:
+def test_register() -> None:
     weights.register_clip_weights()
     assert "hps-v2.1" in weight_specs()
 
@@ -45,8 +45,11 @@ def test_load_clip_from_imported_checkpoint(tmp_path, monkeypatch) -> None:
     src = tmp_path / "tiny_openclip.pt"
     torch.save({"state_dict": {k: v.half() for k, v in ref.state_dict().items()}}, src)
     spec = WeightSpec(
-        name="clip-tiny-test", filename="clip-tiny-test.safetensors", sha256=sha256_file(src),
-        url="https://example.invalid/tiny.pt", convert=weights._convert_clip,
+        name="clip-tiny-test",
+        filename="clip-tiny-test.safetensors",
+        sha256=sha256_file(src),
+        url="https://example.invalid/tiny.pt",
+        convert=weights._convert_clip,
     )
     monkeypatch.setitem(configs.ARCHS, "tiny", arch)
     monkeypatch.setitem(weights.CLIP_MODELS, "clip-tiny-test", weights.ClipModelInfo("tiny", "hps"))

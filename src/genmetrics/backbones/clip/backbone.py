@@ -33,11 +33,29 @@ class ClipModelSpec:
 CLIP_MODELS: dict[str, ClipModelSpec] = {
     s.name: s
     for s in (
-        ClipModelSpec("clip-vit-b-32", "ViT-B-32", "clip-vit-b-32-openai", "openai", "OpenAI CLIP ViT-B/32"),
-        ClipModelSpec("clip-vit-b-16", "ViT-B-16", "clip-vit-b-16-openai", "openai", "OpenAI CLIP ViT-B/16"),
-        ClipModelSpec("clip-vit-l-14", "ViT-L-14", "clip-vit-l-14-openai", "openai", "OpenAI CLIP ViT-L/14"),
-        ClipModelSpec("clip-vit-l-14-336", "ViT-L-14-336", "clip-vit-l-14-336-openai", "openai", "OpenAI CLIP ViT-L/14@336px"),
-        ClipModelSpec("openclip-vit-h-14", "ViT-H-14", "clip-vit-h-14-laion2b", "openai", "OpenCLIP ViT-H-14 laion2b_s32b_b79k"),
+        ClipModelSpec(
+            "clip-vit-b-32", "ViT-B-32", "clip-vit-b-32-openai", "openai", "OpenAI CLIP ViT-B/32"
+        ),
+        ClipModelSpec(
+            "clip-vit-b-16", "ViT-B-16", "clip-vit-b-16-openai", "openai", "OpenAI CLIP ViT-B/16"
+        ),
+        ClipModelSpec(
+            "clip-vit-l-14", "ViT-L-14", "clip-vit-l-14-openai", "openai", "OpenAI CLIP ViT-L/14"
+        ),
+        ClipModelSpec(
+            "clip-vit-l-14-336",
+            "ViT-L-14-336",
+            "clip-vit-l-14-336-openai",
+            "openai",
+            "OpenAI CLIP ViT-L/14@336px",
+        ),
+        ClipModelSpec(
+            "openclip-vit-h-14",
+            "ViT-H-14",
+            "clip-vit-h-14-laion2b",
+            "openai",
+            "OpenCLIP ViT-H-14 laion2b_s32b_b79k",
+        ),
         ClipModelSpec("hps-v2.0", "ViT-H-14", "hps-v2.0", "hps", "HPS v2.0 (OpenCLIP ViT-H-14)"),
         ClipModelSpec("hps-v2.1", "ViT-H-14", "hps-v2.1", "hps", "HPS v2.1 (OpenCLIP ViT-H-14)"),
     )
@@ -51,7 +69,9 @@ class ClipBackbone(Backbone, TextBackbone):
 
     outputs = ("embed",)
 
-    def __init__(self, spec: ClipModelSpec, encoder: Any, weights_sha256: str, dtype: str = "fp32") -> None:
+    def __init__(
+        self, spec: ClipModelSpec, encoder: Any, weights_sha256: str, dtype: str = "fp32"
+    ) -> None:
         from genmetrics.backbones.clip.preprocess import clip_preprocess, hps_preprocess
 
         self.spec = spec
@@ -76,7 +96,9 @@ class ClipBackbone(Backbone, TextBackbone):
             raise UserError(f"--dtype must be one of {', '.join(_DTYPES)} for {spec.name}")
         sha = file_sha256(ensure_weights(clip_weight_spec(spec.weights), options.offline))
         encoder = load_clip(
-            spec.weights, device=options.device, dtype=getattr(torch, _DTYPES[options.dtype]),
+            spec.weights,
+            device=options.device,
+            dtype=getattr(torch, _DTYPES[options.dtype]),
             offline=options.offline,
         )
         return cls(spec, encoder, sha, options.dtype)

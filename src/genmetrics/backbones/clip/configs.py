@@ -50,8 +50,17 @@ ARCHS: dict[str, ClipArch] = {
 def tiny_arch(act: str = "quick_gelu", context_length: int = CONTEXT_LENGTH) -> ClipArch:
     """A few-kilobyte CLIP of the real layout, for tests (image 32, patch 8, width 64, 2 layers)."""
     return ClipArch(
-        "tiny", embed_dim=32, image_size=32, patch_size=8, vision_width=64, vision_layers=2,
-        vision_heads=4, text_width=64, text_layers=2, text_heads=4, act=act,
+        "tiny",
+        embed_dim=32,
+        image_size=32,
+        patch_size=8,
+        vision_width=64,
+        vision_layers=2,
+        vision_heads=4,
+        text_width=64,
+        text_layers=2,
+        text_heads=4,
+        act=act,
         context_length=context_length,
     )
 

@@ -61,7 +61,10 @@ _TOP = {
     "logit_scale": "logit_scale",
 }
 
-_TRANSPOSED = {"visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight"}
+_TRANSPOSED = {
+    "visual.proj": "visual_projection.weight",
+    "text_projection": "text_projection.weight",
+}
 
 
 def _block_keys(key: str) -> tuple[str, str] | None:
@@ -95,7 +98,9 @@ def openai_to_hf(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
             elif rest in _BLOCK:
                 out[prefix + _BLOCK[rest]] = value
             else:
-                raise UserError(f"unexpected CLIP checkpoint key '{key}' (not a ViT CLIP state dict?)")
+                raise UserError(
+                    f"unexpected CLIP checkpoint key '{key}' (not a ViT CLIP state dict?)"
+                )
         else:
             raise UserError(f"unexpected CLIP checkpoint key '{key}' (not a ViT CLIP state dict?)")
     if "visual_projection.weight" not in out or "text_projection.weight" not in out:
@@ -160,7 +165,9 @@ class _ArchiveUnpickler(pickle.Unpickler):
             return _rebuild_parameter
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
-        raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a TorchScript archive")
+        raise pickle.UnpicklingError(
+            f"refusing to load global {module}.{name} from a TorchScript archive"
+        )
 
     def persistent_load(self, pid):
         kind, dtype, key = pid[0], pid[1], pid[2]
@@ -168,7 +175,11 @@ class _ArchiveUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
         if key not in self._storages:
             raw = bytearray(self._archive.read(f"{self._prefix}data/{key}"))
-            flat = torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
+            flat = (
+                torch.frombuffer(raw, dtype=torch.uint8)
+                if raw
+                else torch.empty(0, dtype=torch.uint8)
+            )
             self._storages[key] = flat.view(dtype) if raw else torch.empty(0, dtype=dtype)
         return self._storages[key]
 
@@ -188,7 +199,9 @@ def _collect(obj, prefix: str, out: dict[str, torch.Tensor], seen: set[int]) -> 
 def read_torchscript_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Every tensor attribute of a TorchScript archive, by dotted name, without executing it."""
     with zipfile.ZipFile(path) as archive:
-        pkl = next((n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1), None)
+        pkl = next(
+            (n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1), None
+        )
         if pkl is None:
             raise UserError(f"{path}: not a TorchScript archive (no data.pkl)")
         prefix = pkl[: -len("data.pkl")]
@@ -216,7 +229,9 @@ def load_checkpoint_state_dict(path: str | os.PathLike) -> dict[str, torch.Tenso
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            raise UserError(f"{path}: not a plain weights file ({str(exc).splitlines()[0]})") from None
+            raise UserError(
+                f"{path}: not a plain weights file ({str(exc).splitlines()[0]})"
+            ) from None
         if isinstance(state, Mapping) and "state_dict" in state:
             state = state["state_dict"]
         if not isinstance(state, Mapping):
@@ -228,7 +243,9 @@ def load_checkpoint_state_dict(path: str | os.PathLike) -> dict[str, torch.Tenso
     }
 
 
-def save_safetensors(state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike, **metadata: str) -> None:
+def save_safetensors(
+    state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike, **metadata: str
+) -> None:
     """Write tensors (made contiguous, storage not shared) to a safetensors file."""
     from safetensors.torch import save_file
 
@@ -238,7 +255,9 @@ def save_safetensors(state_dict: Mapping[str, torch.Tensor], path: str | os.Path
 
 def convert_clip_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """OpenAI / open_clip / HPS v2 checkpoint → transformers-layout safetensors (``convert=``)."""
-    save_safetensors(openai_to_hf(load_checkpoint_state_dict(src)), dst, format="pt", layout="transformers-clip")
+    save_safetensors(
+        openai_to_hf(load_checkpoint_state_dict(src)), dst, format="pt", layout="transformers-clip"
+    )
 
 
 def convert_plain_state_dict(src: str | os.PathLike, dst: str | os.PathLike) -> None:

@@ -71,7 +71,13 @@ def read_merges(path=None) -> list[tuple[str, str]]:
 def build_vocab(merges: Sequence[tuple[str, str]]) -> list[str]:
     """Token strings in id order: bytes, bytes + ``</w>``, merges, then the two special tokens."""
     chars = list(byte_to_unicode().values())
-    return [*chars, *(c + "</w>" for c in chars), *("".join(m) for m in merges), SOT_TOKEN, EOT_TOKEN]
+    return [
+        *chars,
+        *(c + "</w>" for c in chars),
+        *("".join(m) for m in merges),
+        SOT_TOKEN,
+        EOT_TOKEN,
+    ]
 
 
 def clean_text(text: str) -> str:

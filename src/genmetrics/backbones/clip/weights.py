@@ -55,7 +55,11 @@ CLIP_MODELS: dict[str, ClipModelInfo] = {
     "hps-v2.1": ClipModelInfo("ViT-H-14", "hps"),
 }
 
-AESTHETIC_HEADS = ("aesthetic-laion-improved-l14", "aesthetic-laion-v1-l14", "aesthetic-laion-v1-b32")
+AESTHETIC_HEADS = (
+    "aesthetic-laion-improved-l14",
+    "aesthetic-laion-v1-l14",
+    "aesthetic-laion-v1-b32",
+)
 
 
 def _convert_clip(src: Path, dst: Path) -> None:
@@ -100,8 +104,16 @@ def clip_weight_specs() -> list[WeightSpec]:
         )
     )
     for name, filename, sha in (
-        ("hps-v2.0", "HPS_v2_compressed.pt", "07cb0d20626232204ca3a6ec53ff5984e7e53212a8a7b0e0ec2bac1bdaf125a1"),
-        ("hps-v2.1", "HPS_v2.1_compressed.pt", "c57a38fb4a2f7e7c15bf00da2ea377cdf165448b4dd1052a484c215a998c9837"),
+        (
+            "hps-v2.0",
+            "HPS_v2_compressed.pt",
+            "07cb0d20626232204ca3a6ec53ff5984e7e53212a8a7b0e0ec2bac1bdaf125a1",
+        ),
+        (
+            "hps-v2.1",
+            "HPS_v2.1_compressed.pt",
+            "c57a38fb4a2f7e7c15bf00da2ea377cdf165448b4dd1052a484c215a998c9837",
+        ),
     ):
         specs.append(
             WeightSpec(

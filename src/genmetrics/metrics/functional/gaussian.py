@@ -79,7 +79,7 @@ class GaussianStats:
         delta = mean_b - self._mean
         self._mean = self._mean + delta * (n_b / n)
         self._scatter += scatter_b
-        self._scatter += np.outer(delta, delta) * (n_a * n_b / n)
+        self._scatter += np.outer(delta * (n_a * n_b / n), delta)
         self._n = n
 
     def _check_dim(self, dim: int) -> None:
