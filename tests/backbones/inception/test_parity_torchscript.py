@@ -39,6 +39,7 @@ def photos(real_photos) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_converted_network_matches_reference_torchscript(tmp_path, reference_path, photos):
     dst = tmp_path / "inception.safetensors"
     convert.convert_inception_weights(reference_path, dst)

@@ -109,7 +109,10 @@ class ClipBackbone(Backbone, TextBackbone):
 
     @property
     def text_key(self) -> str:
-        return f"{self.name}/{self.weights_sha256[:16]}/text/{self.dtype}/v1"
+        from genmetrics.backbones.clip.tokenizer import default_tokenizer
+
+        cleaning = "ftfy" if default_tokenizer().uses_ftfy else "basic"
+        return f"{self.name}/{self.weights_sha256[:16]}/text-{cleaning}/{self.dtype}/v1"
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         return self._pre(image)
