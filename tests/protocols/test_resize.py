@@ -44,7 +44,7 @@ def test_shapes_and_ranges_on_512x768(photo_512x768):
     for name in ("clean", "tf1", "pytorch-fid"):
         out = get_resize_protocol(name)(photo_512x768, 299)
         assert out.shape == (3, 299, 299) and out.dtype == np.float32
-        assert out.min() >= 0 and out.max() <= 255
+        assert out.min() >= 0 and out.max() <= 256
 
 
 def test_tf1_matches_scalar_reference(photo_512x768):
@@ -63,8 +63,9 @@ def test_tf1_integer_downscale_is_subsampling():
 def test_pytorch_fid_is_torch_bilinear_without_antialias(photo_512x768):
     t = torch.from_numpy(photo_512x768).permute(2, 0, 1)[None].float() / 255 * 2 - 1
     ref = F.interpolate(t, size=(299, 299), mode="bilinear", align_corners=False)[0]
-    ref = ((ref + 1) / 2 * 255).numpy()
-    assert np.abs(resize_pytorch_fid(photo_512x768, 299) - ref).max() < 1e-3
+    # what the network then sees, (x - 128) / 128, must equal pytorch-fid's 2·x/255 − 1 input
+    ours = (resize_pytorch_fid(photo_512x768, 299) - 128) / 128
+    assert np.abs(ours - ref.numpy()).max() < 1e-5
 
 
 def test_clean_is_unquantised_pil_bicubic(photo_512x768):

@@ -9,7 +9,9 @@ HxWx3 uint8 image to a 3×S×S float32 array of pixel values in [0, 255] (no re-
   centres (source coordinate = dst·in/out), as in the original TTUR FID graph and
   torch-fidelity; no antialiasing.
 - ``pytorch-fid``: ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``
-  without antialiasing, as pytorch-fid does (half-pixel centres).
+  without antialiasing, as pytorch-fid does (half-pixel centres). pytorch-fid then maps pixels
+  with ``2·x/255 − 1`` where the TF graph uses ``(x − 128)/128``; this protocol scales its
+  output by 256/255 so that the network's ``(x − 128)/128`` reproduces pytorch-fid exactly.
 
 The aspect ratio is not preserved (all three protocols stretch), as in the reference tools.
 """
@@ -61,13 +63,13 @@ def resize_tf1(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def resize_pytorch_fid(image: np.ndarray, size: int) -> np.ndarray:
-    """torch bilinear, align_corners=False, no antialias (pytorch-fid)."""
+    """torch bilinear, align_corners=False, no antialias, scaled by 256/255 (pytorch-fid)."""
     import torch
     import torch.nn.functional as F
 
     t = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
     out = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
-    return out[0].numpy()
+    return out[0].numpy() * np.float32(256.0 / 255.0)
 
 
 RESIZE_PROTOCOLS: dict[str, ResizeFn] = {

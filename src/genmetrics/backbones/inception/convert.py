@@ -153,6 +153,8 @@ def from_torchscript_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torc
         if name in ("output.weight", "output.bias"):
             out["fc." + name.split(".")[1]] = value
             continue
+        if not name.startswith("layers."):
+            continue  # not a network weight (e.g. a helper constant); completeness is checked later
         prefix, _, param = name.rpartition(".")
         ours = layer_map.get(prefix)
         if ours is None or param not in ("weight", *_BN_PARAM):
