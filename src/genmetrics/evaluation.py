@@ -96,7 +96,7 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
     backbones: dict[str, Backbone] | None = None,
-    prompts: str | os.PathLike | None = None,
+    prompts: Any = None,
     allow_missing: bool = False,
     **options: Any,
 ) -> EvaluationResult:
@@ -214,7 +214,11 @@ def evaluate(
     if assignment is not None:
         counts["without_prompt_skipped"] = len(assignment.images_without_prompt)
         counts["prompts_without_image"] = len(assignment.prompts_without_image)
-        manifest["prompts"] = str(prompts) if prompts is not None else "sidecar .txt"
+        manifest["prompts"] = (
+            "sidecar .txt" if prompts is None
+            else f"suite {prompts.name} ({prompts.source_sha256})" if hasattr(prompts, "source_sha256")
+            else str(prompts)
+        )
         for row, rec in zip(per_image, services["prompts"], strict=True):
             row["prompt"] = rec.prompt
             if rec.style is not None:

@@ -182,7 +182,7 @@ def score_set(
     where = _describe(source)
     items = items_from(source)
     suite_obj = load_suite(os.fspath(suite)) if suite is not None else None
-    prompts = os.fspath(suite) if suite is not None else None
+    prompts = suite_obj
     coverage = None
     if suite_obj is not None:
         coverage = check_coverage([i.id for i in items], suite_obj, allow_missing, where)

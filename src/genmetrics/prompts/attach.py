@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from genmetrics.errors import UserError
 from genmetrics.sources.items import ImageItem
+from genmetrics.suites.model import PromptSuite
 
 SAMPLE_SUFFIX = re.compile(r"^(?P<prompt>.+?)_k(?P<sample>\d+)$")
 
@@ -117,7 +118,7 @@ def _finish(items, found: dict[str, PromptRecord], leftovers: list[str], origin:
 
 def attach_prompts(
     items: Sequence[ImageItem],
-    prompts: str | Path | None,
+    prompts: str | Path | PromptSuite | None,
     *,
     allow_missing: bool = False,
     suite_names: Sequence[str] = ("hpdv2",),
@@ -131,6 +132,8 @@ def attach_prompts(
             if side.is_file():
                 found[item.id] = PromptRecord(side.read_text(encoding="utf-8").strip())
         return _finish(items, found, [], "sidecar .txt files", allow_missing)
+    if isinstance(prompts, PromptSuite):
+        return _from_suite(items, prompts, allow_missing)
     source = str(prompts)
     path = Path(source)
     if path.suffix.lower() in (".jsonl", ".csv", ".json") and path.is_file() and not _is_suite_file(path):
@@ -151,20 +154,24 @@ def attach_prompts(
     if source in suite_names or path.is_file():
         from genmetrics.suites.registry import load_suite
 
-        suite = load_suite(source)
-        found = {}
-        covered: set[str] = set()
-        for item in items:
-            pid, _ = prompt_id_of(item.id)
-            try:
-                p = suite.by_id(pid)
-            except (KeyError, UserError):
-                continue
-            found[item.id] = PromptRecord(p.prompt, p.style, p.id)
-            covered.add(pid)
-        leftovers = [p.id for p in suite.items if p.id not in covered]
-        return _finish(items, found, leftovers, f"suite {suite.name}", allow_missing)
+        return _from_suite(items, load_suite(source), allow_missing)
     raise UserError(f"{source}: not a prompt manifest (.jsonl/.csv/.json), suite file or suite name")
+
+
+def _from_suite(items: list[ImageItem], suite: PromptSuite, allow_missing: bool) -> PromptAssignment:
+    """HPSv2 layout: ``STYLE/00042[_kJ]`` → prompt ``STYLE/00042`` of the suite."""
+    found: dict[str, PromptRecord] = {}
+    covered: set[str] = set()
+    for item in items:
+        pid, _ = prompt_id_of(item.id)
+        try:
+            p = suite.by_id(pid)
+        except (KeyError, UserError):
+            continue
+        found[item.id] = PromptRecord(p.prompt, p.style, p.id)
+        covered.add(pid)
+    leftovers = [p.id for p in suite.items if p.id not in covered]
+    return _finish(items, found, leftovers, f"suite {suite.name}", allow_missing)
 
 
 def _is_suite_file(path: Path) -> bool:

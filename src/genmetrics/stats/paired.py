@@ -80,8 +80,8 @@ def paired_difference(
     still be smaller than ``delta``. With the default ``delta = 0`` nothing but an
     all-zero-difference sample is "equivalent".
 
-    ``p_value_ttest`` is two-sided (``nan`` when all differences are equal, where the t
-    statistic is undefined); ``p_value_wilcoxon`` is ``None`` when ``n < 10`` or all
+    ``p_value_ttest`` is two-sided (when all differences are equal up to rounding the t
+    statistic is undefined: 1.0 if they are all zero, else 0.0); ``p_value_wilcoxon`` is ``None`` when ``n < 10`` or all
     differences are zero.
     """
     base = np.asarray(baseline, dtype=np.float64).reshape(-1)
@@ -103,8 +103,11 @@ def paired_difference(
     ci_low, ci_high = bootstrap_ci(
         diff, np.mean, n_resamples=n_resamples, confidence=confidence, seed=seed
     )
-    if np.all(diff == diff[0]):
-        p_t = float("nan")
+    scale = max(1.0, float(np.abs(diff).max()))
+    if float(np.ptp(diff)) <= 1e-12 * scale:
+        # constant differences: the t statistic is undefined; no difference at all is p = 1,
+        # a constant non-zero shift is certain (p = 0)
+        p_t = 1.0 if abs(float(diff.mean())) <= 1e-12 * scale else 0.0
     else:
         p_t = float(stats.ttest_rel(var, base).pvalue)
     p_w: float | None = None
