@@ -19,7 +19,7 @@ from genmetrics.features.extract import (
     encode_texts_cached,
     extract_features,
 )
-from genmetrics.metrics.distribution import DEFAULT_OPTIONS
+from genmetrics.metrics.builtin import DEFAULT_OPTIONS
 from genmetrics.metrics.functional.gaussian import GaussianStats
 from genmetrics.metrics.registry import MetricContext, MetricSpec, MetricValue, get_metric
 from genmetrics.progress import progress_bar
@@ -111,12 +111,10 @@ def evaluate(
     """
     names = parse_metric_names(metrics)
     specs = [get_metric(n) for n in names]
-    unknown_opts = set(options) - set(DEFAULT_OPTIONS) - _extra_option_names()
+    unknown_opts = set(options) - set(DEFAULT_OPTIONS)
     if unknown_opts:
         raise UserError(f"unknown option(s): {', '.join(sorted(unknown_opts))}")
-    from genmetrics.metrics.text_image import DEFAULT_OPTIONS as TEXT_OPTIONS
-
-    opts = {**DEFAULT_OPTIONS, **TEXT_OPTIONS, **options, "seed": seed}
+    opts = {**DEFAULT_OPTIONS, **options, "seed": seed}
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     if reference is None:
@@ -272,12 +270,6 @@ def _stats_count(ref: ExtractedFeatures | None) -> int | None:
         return None
     stats = ref.gaussians.get(("inception", "pool3"))
     return None if stats is None else int(stats.to_arrays().get("n") or 0) or None
-
-
-def _extra_option_names() -> set[str]:
-    from genmetrics.metrics.text_image import DEFAULT_OPTIONS as TEXT_OPTIONS
-
-    return set(TEXT_OPTIONS)
 
 
 def _extract(side, items, instances, requests, store, batch_size, workers, strict, progress, source):

@@ -22,7 +22,7 @@ from genmetrics.backbones.registry import Backbone, BackboneOptions
 from genmetrics.comparison.scores import per_image_metrics, row_key, row_style
 from genmetrics.errors import UserError
 from genmetrics.evaluation import evaluate, parse_metric_names
-from genmetrics.metrics.distribution import DEFAULT_OPTIONS
+from genmetrics.metrics.builtin import DEFAULT_OPTIONS
 from genmetrics.metrics.registry import MetricValue, get_metric
 from genmetrics.prompts.attach import prompt_id_of
 from genmetrics.results.result import EvaluationResult

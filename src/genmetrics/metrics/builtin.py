@@ -6,3 +6,6 @@ from genmetrics.metrics import distribution, text_image
 
 distribution.register()
 text_image.register()
+
+DEFAULT_OPTIONS = {**distribution.DEFAULT_OPTIONS, **text_image.DEFAULT_OPTIONS}
+"""Every metric option and its default (one source of truth for evaluate and the CLI)."""

@@ -53,8 +53,6 @@ class InceptionBackbone(Backbone):
     def __init__(self, options: BackboneOptions, weights_path: str | None = None) -> None:
         import torch
 
-        from genmetrics.backbones.inception.convert import load_inception
-
         self.protocol = options.protocol
         self._resize = get_resize_protocol(options.protocol)
         # The FID Inception always runs in fp32 (fp64 on request): reduced precision would
@@ -64,9 +62,21 @@ class InceptionBackbone(Backbone):
         self.device = torch.device(options.device)
         self.dtype = "fp64" if options.dtype == "fp64" else "fp32"
         self.torch_dtype = torch.float64 if self.dtype == "fp64" else torch.float32
-        self.net = load_inception(path, self.device).to(self.torch_dtype).eval()
-        self.has_fc = bool(getattr(self.net, "has_fc", True))
+        self._path = path
+        self._net = None  # loaded on the first forward: a fully cached run never builds it
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as f:
+            self.has_fc = "fc.weight" in f.keys()
         self.outputs = ("pool3", "logits_unbiased") if self.has_fc else ("pool3",)
+
+    @property
+    def net(self):
+        if self._net is None:
+            from genmetrics.backbones.inception.convert import load_inception
+
+            self._net = load_inception(self._path, self.device).to(self.torch_dtype).eval()
+        return self._net
 
     @property
     def key(self) -> str:
