@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from genmetrics.errors import UserError
+from genmetrics.weights.torchscript import is_torchscript, read_torchscript_tensors
 
 # Tensors of the source that carry no weights: attention masks, OpenAI JIT metadata.
 _IGNORED = ("attn_mask", "input_resolution", "context_length", "vocab_size")
@@ -115,116 +114,12 @@ openclip_to_hf = openai_to_hf
 # --- reading checkpoints -------------------------------------------------------------------
 
 
-class _ScriptObject:
-    """A TorchScript module/object from an archive: only its attributes are kept."""
-
-    def __init__(self, *args) -> None:
-        self.state: dict = {}
-
-    def __setstate__(self, state) -> None:
-        self.state = state if isinstance(state, dict) else {}
-
-
-_STORAGE_DTYPES = {
-    "FloatStorage": torch.float32,
-    "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16,
-    "DoubleStorage": torch.float64,
-    "LongStorage": torch.int64,
-    "IntStorage": torch.int32,
-    "ShortStorage": torch.int16,
-    "CharStorage": torch.int8,
-    "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-}
-
-
-def _rebuild_tensor(storage, offset, size, stride, *unused) -> torch.Tensor:
-    return storage.as_strided(tuple(size), tuple(stride), offset)
-
-
-def _rebuild_parameter(data, requires_grad=False, *unused) -> torch.Tensor:
-    return data
-
-
-class _ArchiveUnpickler(pickle.Unpickler):
-    def __init__(self, file, archive: zipfile.ZipFile, prefix: str) -> None:
-        super().__init__(file)
-        self._archive = archive
-        self._prefix = prefix
-        self._storages: dict[str, torch.Tensor] = {}
-
-    def find_class(self, module: str, name: str):
-        if module.startswith("__torch__"):
-            return _ScriptObject
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _STORAGE_DTYPES[name]
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor
-        if (module, name) == ("torch._utils", "_rebuild_parameter"):
-            return _rebuild_parameter
-        if (module, name) == ("collections", "OrderedDict"):
-            return OrderedDict
-        raise pickle.UnpicklingError(
-            f"refusing to load global {module}.{name} from a TorchScript archive"
-        )
-
-    def persistent_load(self, pid):
-        kind, dtype, key = pid[0], pid[1], pid[2]
-        if kind != "storage" or not isinstance(dtype, torch.dtype):
-            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
-        if key not in self._storages:
-            raw = bytearray(self._archive.read(f"{self._prefix}data/{key}"))
-            flat = (
-                torch.frombuffer(raw, dtype=torch.uint8)
-                if raw
-                else torch.empty(0, dtype=torch.uint8)
-            )
-            self._storages[key] = flat.view(dtype) if raw else torch.empty(0, dtype=dtype)
-        return self._storages[key]
-
-
-def _collect(obj, prefix: str, out: dict[str, torch.Tensor], seen: set[int]) -> None:
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    items = obj.state.items() if isinstance(obj, _ScriptObject) else obj.items()
-    for name, value in items:
-        if isinstance(value, torch.Tensor):
-            out[prefix + str(name)] = value
-        elif isinstance(value, _ScriptObject | dict):
-            _collect(value, f"{prefix}{name}.", out, seen)
-
-
-def read_torchscript_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Every tensor attribute of a TorchScript archive, by dotted name, without executing it."""
-    with zipfile.ZipFile(path) as archive:
-        pkl = next(
-            (n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1), None
-        )
-        if pkl is None:
-            raise UserError(f"{path}: not a TorchScript archive (no data.pkl)")
-        prefix = pkl[: -len("data.pkl")]
-        with archive.open(pkl) as f:
-            root = _ArchiveUnpickler(f, archive, prefix).load()
-    out: dict[str, torch.Tensor] = {}
-    _collect(root, "", out, set())
-    return {k: v.clone() for k, v in out.items()}
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(n.endswith("/constants.pkl") and n.count("/") == 1 for n in archive.namelist())
-
-
 def load_checkpoint_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A CLIP checkpoint's state dict: a TorchScript archive, or a pickle loaded with
     ``weights_only=True`` (a top-level ``state_dict`` key and a ``module.`` prefix are unwrapped)."""
     path = Path(path)
-    if _is_torchscript(path):
-        state = read_torchscript_state_dict(path)
+    if is_torchscript(path):
+        state = read_torchscript_tensors(path)
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)

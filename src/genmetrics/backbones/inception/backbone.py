@@ -72,10 +72,14 @@ class InceptionBackbone(Backbone):
 
     @property
     def net(self):
+        import torch
+
         if self._net is None:
             from genmetrics.backbones.inception.convert import load_inception
 
-            self._net = load_inception(self._path, self.device).to(self.torch_dtype).eval()
+            net = load_inception(self._path, self.device).to(self.torch_dtype).eval()
+            # channels-last runs the convolutions ~1.5x faster on CPU (oneDNN); same math
+            self._net = net.to(memory_format=torch.channels_last)
         return self._net
 
     @property
@@ -90,6 +94,7 @@ class InceptionBackbone(Backbone):
 
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device, self.torch_dtype)
+            x = x.contiguous(memory_format=torch.channels_last)
             out = self.net(x, taps=self.outputs)
         return {k: v.float().cpu().numpy() for k, v in out.items()}
 

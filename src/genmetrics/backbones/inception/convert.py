@@ -24,17 +24,14 @@ gives the same bytes).
 
 from __future__ import annotations
 
-import pickle
-import zipfile
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from genmetrics.backbones.inception.network import FIDInceptionV3
 from genmetrics.errors import UserError
 from genmetrics.weights.store import sha256_file
+from genmetrics.weights.torchscript import is_torchscript, read_torchscript_tensors
 
 KNOWN_SOURCES: dict[str, str] = {
     # pytorch-fid release fid_weights/pt_inception-2015-12-05-6726825d.pth (95,628,359 bytes);
@@ -175,123 +172,6 @@ def from_pytorch_fid(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
 # --- reading TorchScript archives without running them ---------------------------------------
 
 
-class _ScriptObject:
-    """Stand-in for a scripted module in ``data.pkl``: it only keeps its attribute dict."""
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-def _as_list(*items: Any) -> list[Any]:
-    return list(items[0]) if len(items) == 1 and isinstance(items[0], list) else list(items)
-
-
-_STORAGE_DTYPES = {
-    "FloatStorage": torch.float32,
-    "DoubleStorage": torch.float64,
-    "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16,
-    "LongStorage": torch.int64,
-    "IntStorage": torch.int32,
-    "ShortStorage": torch.int16,
-    "CharStorage": torch.int8,
-    "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-}
-
-
-class _StorageType:
-    def __init__(self, dtype: torch.dtype) -> None:
-        self.dtype = dtype
-
-
-def _rebuild_tensor(
-    storage: torch.Tensor, offset: int, size: Any, stride: Any, *_: Any
-) -> torch.Tensor:
-    view = storage.as_strided(tuple(size), tuple(stride), offset)
-    whole = offset == 0 and view.numel() == storage.numel() and view.is_contiguous()
-    return view if whole else view.clone()  # a tensor owning its whole storage needs no copy
-
-
-class _TorchScriptUnpickler(pickle.Unpickler):
-    """Unpickles a TorchScript ``data.pkl`` allowing tensors, lists and module stand-ins only."""
-
-    def __init__(self, file: Any, archive: zipfile.ZipFile, root: str) -> None:
-        super().__init__(file)
-        self._archive = archive
-        self._root = root
-        self._storages: dict[str, torch.Tensor] = {}
-        self._classes: dict[str, type] = {}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "__torch__" or module.startswith("__torch__."):
-            qual = f"{module}.{name}"
-            if qual not in self._classes:
-                self._classes[qual] = type(name, (_ScriptObject,), {"qualname": qual})
-            return self._classes[qual]
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _StorageType(_STORAGE_DTYPES[name])
-        if module == "torch.jit._pickle" and name.startswith("build_"):
-            return _as_list
-        if module == "collections" and name == "OrderedDict":
-            return OrderedDict
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a TorchScript file")
-
-    def persistent_load(self, pid: Any) -> torch.Tensor:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
-        _, storage_type, key, _location, numel = pid
-        dtype = storage_type.dtype if isinstance(storage_type, _StorageType) else storage_type
-        if not isinstance(dtype, torch.dtype):
-            raise pickle.UnpicklingError(f"unsupported storage type {storage_type!r}")
-        if key not in self._storages:
-            raw = bytearray(self._archive.read(f"{self._root}/data/{key}"))
-            flat = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
-            self._storages[key] = flat[:numel]
-        return self._storages[key]
-
-
-def _collect_tensors(obj: Any, prefix: str, out: dict[str, torch.Tensor]) -> None:
-    state = obj.state if isinstance(obj, _ScriptObject) else obj
-    if not isinstance(state, dict):
-        return
-    for name, value in state.items():
-        if not isinstance(name, str):
-            continue
-        key = f"{prefix}{name}"
-        if isinstance(value, torch.Tensor):
-            out[key] = value
-        elif isinstance(value, _ScriptObject):
-            _collect_tensors(value, key + ".", out)
-
-
-def read_torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Named tensors (parameters and buffers) of a TorchScript archive, without executing it."""
-    with zipfile.ZipFile(path) as archive:
-        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if len(pickles) != 1:
-            raise UserError(f"{path}: not a TorchScript archive (no single data.pkl)")
-        root = pickles[0].split("/", 1)[0]
-        with archive.open(pickles[0]) as f:
-            try:
-                module = _TorchScriptUnpickler(f, archive, root).load()
-            except (pickle.UnpicklingError, KeyError, ValueError, RuntimeError) as exc:
-                raise UserError(f"{path}: cannot read this TorchScript archive: {exc}") from exc
-    tensors: dict[str, torch.Tensor] = {}
-    _collect_tensors(module, "", tensors)
-    return tensors
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    return any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names)
-
-
 def _is_safetensors(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(9)
@@ -306,7 +186,7 @@ def load_source(src: str | Path) -> tuple[str, dict[str, torch.Tensor]]:
     src = Path(src)
     if not src.is_file():
         raise UserError(f"Inception weights file not found: {src}")
-    if _is_torchscript(src):
+    if is_torchscript(src):
         raw = read_torchscript_tensors(src)
         wrapped = all(k.startswith("net.") for k in raw)
         form = "fid-helper-torchscript" if wrapped else "nvidia-torchscript"
