@@ -57,3 +57,27 @@ def test_bad_files_are_skipped_and_counted_or_fail_strict(tmp_path):
     assert any("zero.png" in w for w in warnings)
     with pytest.raises(UserError, match="text.jpg|zero.png"):
         extract_features(items, {"inception": PixelBackbone()}, REQS, strict=True)
+
+
+def test_unchanged_files_are_not_reread_and_changed_ones_are(tmp_path, monkeypatch):
+    import os
+
+    from PIL import Image
+
+    from genmetrics.features import extract as extract_mod
+
+    paths = write_images(tmp_path / "imgs", 6)
+    with FeatureCache(tmp_path / "c.sqlite") as cache:
+        extract_features(items_from(tmp_path / "imgs"), {"inception": PixelBackbone()}, REQS, cache=cache)
+        reads = []
+        real_read = extract_mod._read
+        monkeypatch.setattr(extract_mod, "_read", lambda item: (reads.append(item.id), real_read(item))[1])
+        bb = PixelBackbone()
+        extract_features(items_from(tmp_path / "imgs"), {"inception": bb}, REQS, cache=cache)
+        assert reads == [] and bb.images == 0  # hashes from (size, mtime); features from the cache
+        # rewrite one file with other pixels (same size on disk is irrelevant: mtime changes)
+        Image.fromarray(np.full((24, 32, 3), 7, np.uint8)).save(paths[2])
+        os.utime(paths[2], ns=(1, 10**18))
+        res = extract_features(items_from(tmp_path / "imgs"), {"inception": bb}, REQS, cache=cache)
+    assert reads == ["img002"] and bb.images == 1
+    assert np.allclose(res.array("inception", "pool3")[2], 7 / 255, atol=1e-6)

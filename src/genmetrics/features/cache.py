@@ -24,6 +24,12 @@ CREATE TABLE IF NOT EXISTS features (
     data BLOB NOT NULL,
     PRIMARY KEY (backbone, content, output)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -75,6 +81,28 @@ class FeatureCache:
                 self._conn.executemany(
                     "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", records
                 )
+
+    def known_hashes(self, stats: dict[str, tuple[int, int]]) -> dict[str, str]:
+        """sha256 of files whose (size, mtime_ns) are unchanged since they were last hashed."""
+        found: dict[str, str] = {}
+        paths = list(stats)
+        with self._lock:
+            for start in range(0, len(paths), 500):
+                chunk = paths[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT path, size, mtime_ns, sha256 FROM file_hashes WHERE path IN ({marks})", chunk
+                ).fetchall()
+                for path, size, mtime_ns, digest in rows:
+                    if stats[path] == (size, mtime_ns):
+                        found[path] = digest
+        return found
+
+    def remember_hashes(self, rows: list[tuple[str, int, int, str]]) -> None:
+        """Store (path, size, mtime_ns, sha256) of files just hashed."""
+        if rows:
+            with self._lock, self._conn:
+                self._conn.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", rows)
 
     def count(self, backbone: str | None = None) -> int:
         with self._lock:

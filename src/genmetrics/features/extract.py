@@ -99,13 +99,7 @@ def extract_features(
     with ThreadPoolExecutor(max_workers=workers or _default_workers()) as pool:
         for start in range(0, len(items), chunk):
             part = list(items[start : start + chunk])
-            blobs = list(pool.map(_read, part))
-            keep: list[tuple[ImageItem, bytes | np.ndarray, str]] = []
-            for item, (blob, err) in zip(part, blobs, strict=True):
-                if err is not None:
-                    _skip(result, item.location, err, strict, warn)
-                    continue
-                keep.append((item, blob, content_hash(blob)))  # type: ignore[arg-type]
+            keep = _hash_chunk(part, cache, pool, result, strict, warn)
             feats = _features_for(keep, backbones, needed, cache, batch_size, pool, result, strict, warn)
             ok = [k for k in keep if k[2] in feats]
             for item, _, digest in ok:
@@ -122,6 +116,46 @@ def extract_features(
     for key, rows in collect.items():
         result.arrays[key] = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
     return result
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _hash_chunk(part, cache, pool, result, strict, warn) -> list[tuple[ImageItem, bytes | np.ndarray | None, str]]:
+    """Content hash of each item. Files unchanged since the cache last hashed them (same
+    size and mtime) are not read here; everything else is read once and hashed."""
+    known: dict[str, str] = {}
+    stats: dict[str, tuple[int, int]] = {}
+    if cache is not None:
+        for item in part:
+            st = _stat(item.file) if item.file else None
+            if st is not None:
+                stats[item.file] = st  # type: ignore[index]
+        known = cache.known_hashes(stats) if stats else {}
+    todo = [item for item in part if not (item.file and item.file in known)]
+    blobs = dict(zip((i.location for i in todo), pool.map(_read, todo), strict=True))
+    keep: list[tuple[ImageItem, bytes | np.ndarray | None, str]] = []
+    fresh: list[tuple[str, int, int, str]] = []
+    for item in part:
+        if item.file and item.file in known:
+            keep.append((item, None, known[item.file]))
+            continue
+        blob, err = blobs[item.location]
+        if err is not None:
+            _skip(result, item.location, err, strict, warn)
+            continue
+        digest = content_hash(blob)  # type: ignore[arg-type]
+        keep.append((item, blob, digest))
+        if item.file and item.file in stats:
+            fresh.append((item.file, *stats[item.file], digest))
+    if cache is not None:
+        cache.remember_hashes(fresh)
+    return keep
 
 
 def _skip(result: ExtractedFeatures, where: str, reason: str, strict: bool, warn) -> None:
@@ -154,6 +188,10 @@ def _features_for(
 
         def dec(i: int):
             item, blob, _ = keep[i]
+            if blob is None:  # hash known from an unchanged file: read it only now
+                blob, err = _read(item)
+                if err is not None:
+                    return i, None, err
             try:
                 return i, decode_image(blob, item.location), None
             except ImageDecodeError as exc:

@@ -35,6 +35,8 @@ class ImageItem:
     id: str
     location: str
     read: Callable[[], bytes | np.ndarray]
+    file: str | None = None
+    """Path of a plain file on disk (lets the cache skip re-hashing unchanged files)."""
 
 
 def is_image_name(name: str) -> bool:
@@ -68,7 +70,7 @@ def folder_items(folder: Path) -> list[ImageItem]:
         key=lambda p: p.relative_to(folder).as_posix(),
     )
     items = [
-        ImageItem(_strip_ext(p.relative_to(folder).as_posix()), str(p), _file_reader(p))
+        ImageItem(_strip_ext(p.relative_to(folder).as_posix()), str(p), _file_reader(p), str(p))
         for p in files
     ]
     return _unique_ids(items, str(folder))
@@ -123,7 +125,7 @@ def list_file_items(path: Path) -> list[ImageItem]:
             rel = p.resolve().relative_to(base.resolve()).as_posix()
         except ValueError:
             rel = p.as_posix().lstrip("/")
-        items.append(ImageItem(_strip_ext(rel), str(p), _file_reader(p)))
+        items.append(ImageItem(_strip_ext(rel), str(p), _file_reader(p), str(p)))
     return _unique_ids(items, str(path))
 
 
@@ -189,7 +191,7 @@ def items_from(source: Any) -> list[ImageItem]:
         elif name.endswith(LIST_SUFFIXES):
             items = list_file_items(path)
         elif is_image_name(name):
-            items = [ImageItem(_strip_ext(path.name), str(path), _file_reader(path))]
+            items = [ImageItem(_strip_ext(path.name), str(path), _file_reader(path), str(path))]
         else:
             raise UserError(
                 f"{path}: not a folder, archive (.zip/.tar/.tar.gz) or list of image paths (.txt)"
