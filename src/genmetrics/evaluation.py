@@ -122,6 +122,16 @@ def evaluate(
         if missing:
             raise UserError(f"{', '.join(missing)} need(s) a reference set: pass --reference REAL_IMAGES")
 
+    gen_items = items_from(generated)
+    assignment = None
+    if prompts is not None or any(s.needs_prompts for s in specs):
+        from genmetrics.prompts.attach import attach_prompts
+
+        assignment = attach_prompts(gen_items, prompts, allow_missing=allow_missing)
+        gen_items = assignment.items
+        if not gen_items:
+            raise UserError("no generated image has a prompt; check --prompts")
+
     gen_requests = _requests(specs, "generated", opts)
     ref_requests = _requests(specs, "reference", opts) if reference is not None else []
     bopts = BackboneOptions(protocol=protocol, device=device, dtype=dtype, offline=offline)
@@ -136,16 +146,6 @@ def evaluate(
                 f"(it has {', '.join(instances[r.backbone].outputs)}); "
                 "import weights that include it (see genmetrics weights list)"
             )
-
-    gen_items = items_from(generated)
-    assignment = None
-    if prompts is not None or any(s.needs_prompts for s in specs):
-        from genmetrics.prompts.attach import attach_prompts
-
-        assignment = attach_prompts(gen_items, prompts, allow_missing=allow_missing)
-        gen_items = assignment.items
-        if not gen_items:
-            raise UserError("no generated image has a prompt; check --prompts")
 
     store = FeatureCache(default_cache_path(cache_dir)) if cache else None
     try:
@@ -177,7 +177,7 @@ def evaluate(
             services["source_embeds"] = lambda name: _source_embeddings(
                 services["prompts"], generated, instances[name], store, batch_size, workers, strict)
         services["aesthetic_head"] = lambda head, embeds: _aesthetic_scores(head, embeds, device, offline)
-        ctx = MetricContext(gen, ref, opts, services)
+        ctx = MetricContext(gen, ref, opts, services, requested=tuple(names))
         values: dict[str, MetricValue] = {}
         for spec in specs:
             values[spec.name] = spec.compute(ctx)

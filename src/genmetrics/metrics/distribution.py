@@ -66,11 +66,12 @@ def _prdc_result(ctx: MetricContext):
     """Compute the four k-NN metrics once per run (they share the distance work)."""
     if "prdc" not in ctx.memo:
         ref = ctx.require_reference("precision/recall/density/coverage")
+        wanted = set(ctx.requested) or {"precision", "recall", "density", "coverage"}
         ctx.memo["prdc"] = prdc(
             ref.array(INCEPTION, POOL3),
             ctx.generated.array(INCEPTION, POOL3),
-            k_pr=int(ctx.options["pr_k"]),
-            k_dc=int(ctx.options["dc_k"]),
+            k_pr=int(ctx.options["pr_k"]) if wanted & {"precision", "recall"} else None,
+            k_dc=int(ctx.options["dc_k"]) if wanted & {"density", "coverage"} else None,
             chunk_size=int(ctx.options["prdc_chunk_size"]),
         )
     return ctx.memo["prdc"]

@@ -65,6 +65,8 @@ class MetricContext:
     reference: ExtractedFeatures | None
     options: dict[str, Any]
     services: dict[str, Any] = field(default_factory=dict)
+    requested: tuple[str, ...] = ()
+    """Names of all metrics asked for in this run (lets related metrics share or skip work)."""
     memo: dict[str, Any] = field(default_factory=dict)
     """Work shared between metrics of one run (e.g. the k-NN distances of PR and DC)."""
 

@@ -173,8 +173,11 @@ def _compute(
     )
 
 
-def prdc(real: Any, fake: Any, k_pr: int = 3, k_dc: int = 5, chunk_size: int = 1024) -> PRDCResult:
-    """Precision, recall (k = ``k_pr``), density and coverage (k = ``k_dc``) in one pass."""
+def prdc(
+    real: Any, fake: Any, k_pr: int | None = 3, k_dc: int | None = 5, chunk_size: int = 1024
+) -> PRDCResult:
+    """Precision, recall (k = ``k_pr``), density and coverage (k = ``k_dc``) in one pass;
+    ``None`` skips a pair (its values are then NaN)."""
     return _compute(real, fake, k_pr, k_dc, chunk_size)
 
 
