@@ -102,3 +102,18 @@ def test_in_memory_sources():
     res = evaluate(gen, torch.from_numpy(real), "fid,kid", backbones={"inception": PixelBackbone()},
                    kid_subset_size=6, cache=False)
     assert np.isfinite(res["fid"]) and res.per_image[0]["id"] == "00000"
+
+
+def test_fid_is_reused_from_the_cache_by_content(sets, tmp_path, monkeypatch):
+    gen, real = sets
+    from genmetrics.metrics import distribution
+
+    calls = []
+    real_fn = distribution.frechet_distance_from_stats
+    monkeypatch.setattr(distribution, "frechet_distance_from_stats", lambda a, b: (calls.append(1), real_fn(a, b))[1])
+    first = evaluate(gen, real, "fid", backbones={"inception": PixelBackbone()}, cache_dir=tmp_path)
+    second = evaluate(gen, real, "fid", backbones={"inception": PixelBackbone()}, cache_dir=tmp_path)
+    assert len(calls) == 1 and second["fid"] == first["fid"]
+    write_images(gen, 1, seed=9, prefix="extra")  # other statistics: computed afresh
+    evaluate(gen, real, "fid", backbones={"inception": PixelBackbone()}, cache_dir=tmp_path)
+    assert len(calls) == 2

@@ -176,6 +176,8 @@ def evaluate(
             services["count_truncated"] = lambda name, texts: _count_truncated(instances[name], texts)
             services["source_embeds"] = lambda name: _source_embeddings(
                 services["prompts"], generated, instances[name], store, batch_size, workers, strict)
+        if store is not None:
+            services["derived"] = store  # get_value / put_value: numbers derived from content
         services["aesthetic_head"] = lambda head, embeds: _aesthetic_scores(head, embeds, device, offline)
         ctx = MetricContext(gen, ref, opts, services, requested=tuple(names))
         values: dict[str, MetricValue] = {}

@@ -24,6 +24,10 @@ CREATE TABLE IF NOT EXISTS features (
     data BLOB NOT NULL,
     PRIMARY KEY (backbone, content, output)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS derived (
+    key TEXT PRIMARY KEY,
+    value REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS file_hashes (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -103,6 +107,16 @@ class FeatureCache:
         if rows:
             with self._lock, self._conn:
                 self._conn.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", rows)
+
+    def get_value(self, key: str) -> float | None:
+        """A number derived purely from cached content (e.g. a Fréchet distance), by key."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM derived WHERE key = ?", (key,)).fetchone()
+        return None if row is None else float(row[0])
+
+    def put_value(self, key: str, value: float) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO derived VALUES (?, ?)", (key, float(value)))
 
     def count(self, backbone: str | None = None) -> int:
         with self._lock:
