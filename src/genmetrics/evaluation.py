@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -302,10 +301,6 @@ def _per_image_rows(gen: ExtractedFeatures, values: dict[str, MetricValue]) -> l
             for row, v in zip(rows, arr.tolist(), strict=True):
                 row[f"{name}.{column}" if column != name else name] = v
     return rows
-
-
-def warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr)
 
 
 def compute_reference_stats(

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 import typer
 from typer.testing import CliRunner
 
@@ -15,12 +14,7 @@ from tests.generation.tiny_pipeline import build_tiny_pipeline  # noqa: E402
 FAST = ["--steps", "2", "--height", "32", "--width", "32", "--guidance", "1", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -74,12 +74,6 @@ def register_backbone(name: str, factory: BackboneFactory) -> None:
     _FACTORIES[name] = factory
 
 
-def backbone_names() -> list[str]:
-    import genmetrics.backbones  # noqa: F401
-
-    return sorted(_FACTORIES)
-
-
 def create_backbone(name: str, options: BackboneOptions) -> Backbone:
     import genmetrics.backbones  # noqa: F401
 

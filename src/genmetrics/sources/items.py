@@ -9,7 +9,6 @@ in POSIX form (``anime/00042``), so that sets of images can be matched by id.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tarfile
 import zipfile
@@ -218,7 +217,3 @@ def content_hash(data: bytes | np.ndarray) -> str:
     else:
         h.update(data)
     return h.hexdigest()
-
-
-def open_bytes(data: bytes) -> io.BytesIO:
-    return io.BytesIO(data)
