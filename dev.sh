@@ -1,42 +1,79 @@
 #!/usr/bin/env bash
 # One-command set-up and run. Usage:
-#   ./dev.sh evaluate GENERATED --reference REAL --metrics fid,kid,is   # installs, then runs genmetrics
-#   ./dev.sh test [pytest args]                                         # installs, lints, runs the tests
-#   ./dev.sh genmetrics ARGS...                                         # any other genmetrics command
-# The virtual environment lives in .venv; torch is installed first (TORCH_SPEC, default
-# torch==2.13.0) and pinned by constraints.txt so nothing else can pull another build.
+#   ./dev.sh evaluate GENERATED --reference REAL --metrics fid,kid   # user install, then genmetrics
+#   ./dev.sh test [pytest args]     # ruff, the user-install smoke job, then the test suite
+#   ./dev.sh pytest [pytest args]   # the test suite alone (developer venv)
+#   ./dev.sh smoke                  # the user-install smoke job alone
+#   ./dev.sh genmetrics ARGS...     # any genmetrics command (user install)
+#
+# Two virtual environments, so that a missing dependency cannot hide:
+#   .venv-user  what a user gets: the built wheel, no extras (`pip install genmetrics`);
+#   .venv       the developer's: editable install with the test extras.
+# torch is installed first in both (TORCH_SPEC, default torch==2.13.0) and pinned by
+# constraints.txt, so nothing else can pull another build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 PY=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
-stamp=.venv/.genmetrics-installed
-want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16) $TORCH_SPEC"
 
-install() {
-  extras=$1
-  if [ -f "$stamp" ] && grep -qx "$want $extras" "$stamp"; then return; fi
+pipq() { "$1/bin/python" -m pip install -q --disable-pip-version-check "${@:2}" 2> >(grep -v "is ignored" >&2); }
+
+source_digest() {
+  { echo "$TORCH_SPEC"; find src pyproject.toml constraints.txt -type f -not -path '*/__pycache__/*' \
+      -not -name '*.pyc' | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -c1-16
+}
+
+install_dev() {
+  local stamp=.venv/.genmetrics-installed want
+  want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16) $TORCH_SPEC test"
+  if [ -f "$stamp" ] && grep -qx "$want" "$stamp"; then return; fi
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  pipq() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "is ignored" >&2); }
-  pipq "$TORCH_SPEC"
-  pipq -c constraints.txt -e ".[$extras]"
+  pipq .venv "$TORCH_SPEC"
+  pipq .venv -c constraints.txt -e ".[test]"
   .venv/bin/python -c "import genmetrics, torch" >/dev/null
-  echo "$want $extras" > "$stamp"
+  echo "$want" > "$stamp"
+}
+
+# The user's path: build a wheel of this tree and install it without extras into .venv-user.
+install_user() {
+  local venv=${1:-.venv-user} stamp want wheeldir
+  stamp=$venv/.genmetrics-installed
+  want=$(source_digest)
+  if [ -f "$stamp" ] && grep -qx "$want" "$stamp"; then return; fi
+  [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
+  pipq "$venv" "$TORCH_SPEC"
+  wheeldir=$(mktemp -d)
+  "$venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps -w "$wheeldir" . >/dev/null
+  pipq "$venv" -c constraints.txt --force-reinstall --no-deps "$wheeldir"/genmetrics-*.whl
+  pipq "$venv" -c constraints.txt "$wheeldir"/genmetrics-*.whl
+  rm -rf "$wheeldir"
+  echo "$want" > "$stamp"
 }
 
 cmd=${1:-test}
 shift || true
 case "$cmd" in
   test)
-    install test
+    install_dev
     .venv/bin/ruff check src tests benchmarks
+    install_user
+    GENMETRICS_USER_VENV=.venv-user bash tests/smoke/user_install.sh
     exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
     ;;
+  pytest)
+    install_dev
+    exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+    ;;
+  smoke)
+    install_user
+    GENMETRICS_USER_VENV=.venv-user exec bash tests/smoke/user_install.sh
+    ;;
   genmetrics)
-    install test
-    exec .venv/bin/genmetrics "$@"
+    install_user
+    exec .venv-user/bin/genmetrics "$@"
     ;;
   *)
-    install test
-    exec .venv/bin/genmetrics "$cmd" "$@"
+    install_user
+    exec .venv-user/bin/genmetrics "$cmd" "$@"
     ;;
 esac

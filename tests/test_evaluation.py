@@ -109,11 +109,14 @@ def test_fid_is_reused_from_the_cache_by_content(sets, tmp_path, monkeypatch):
     from genmetrics.metrics import distribution
 
     calls = []
-    real_fn = distribution.frechet_distance_from_stats
-    monkeypatch.setattr(distribution, "frechet_distance_from_stats", lambda a, b: (calls.append(1), real_fn(a, b))[1])
+    real_fn = distribution.frechet_distance
+    monkeypatch.setattr(distribution, "frechet_distance", lambda *a: (calls.append(1), real_fn(*a))[1])
     first = evaluate(gen, real, "fid", backbones={"inception": PixelBackbone()}, cache_dir=tmp_path)
     second = evaluate(gen, real, "fid", backbones={"inception": PixelBackbone()}, cache_dir=tmp_path)
     assert len(calls) == 1 and second["fid"] == first["fid"]
+    # N < D: the warning belongs to the result, so the cached re-run reports it too
+    assert first.warnings and second.warnings == first.warnings
+    assert "N < D" in second.to_dict()["metrics"]["fid"]["warnings"][0]
     write_images(gen, 1, seed=9, prefix="extra")  # other statistics: computed afresh
     evaluate(gen, real, "fid", backbones={"inception": PixelBackbone()}, cache_dir=tmp_path)
     assert len(calls) == 2

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from genmetrics.backbones.registry import Backbone, BackboneOptions, create_backbone
+from genmetrics.backbones.registry import (
+    Backbone,
+    BackboneOptions,
+    check_backbone_available,
+    create_backbone,
+)
+from genmetrics.devices import resolve_device
 from genmetrics.errors import UserError
 from genmetrics.features.cache import FeatureCache
 from genmetrics.features.extract import (
@@ -18,7 +26,7 @@ from genmetrics.features.extract import (
     encode_texts_cached,
     extract_features,
 )
-from genmetrics.metrics.builtin import DEFAULT_OPTIONS
+from genmetrics.metrics.builtin import check_options
 from genmetrics.metrics.functional.gaussian import GaussianStats
 from genmetrics.metrics.registry import MetricContext, MetricSpec, MetricValue, get_metric
 from genmetrics.progress import progress_bar
@@ -85,7 +93,7 @@ def evaluate(
     *,
     protocol: str = "clean",
     batch_size: int = 32,
-    device: str = "cpu",
+    device: str = "auto",
     dtype: str = "fp32",
     workers: int | None = None,
     seed: int = 0,
@@ -110,16 +118,23 @@ def evaluate(
     """
     names = parse_metric_names(metrics)
     specs = [get_metric(n) for n in names]
-    unknown_opts = set(options) - set(DEFAULT_OPTIONS)
-    if unknown_opts:
-        raise UserError(f"unknown option(s): {', '.join(sorted(unknown_opts))}")
-    opts = {**DEFAULT_OPTIONS, **options, "seed": seed}
-    if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+    opts = {**check_options(options), "seed": seed}
+    check_run_settings(batch_size=batch_size, workers=workers, dtype=dtype)
+    device = resolve_device(device)
     if reference is None:
         missing = [s.name for s in specs if s.needs_reference]
         if missing:
             raise UserError(f"{', '.join(missing)} need(s) a reference set: pass --reference REAL_IMAGES")
+    elif not any(s.needs_reference for s in specs):
+        raise UserError(
+            f"--reference is not used by {', '.join(names)}; leave it out, or add a metric "
+            "that compares with a reference set (fid, kid, precision, recall, density, coverage)"
+        )
+    gen_requests = _requests(specs, "generated", opts)
+    ref_requests = _requests(specs, "reference", opts) if reference is not None else []
+    for name in dict.fromkeys(r.backbone for r in [*gen_requests, *ref_requests]):
+        if name not in (backbones or {}):
+            check_backbone_available(name)
 
     gen_items = items_from(generated)
     assignment = None
@@ -131,8 +146,6 @@ def evaluate(
         if not gen_items:
             raise UserError("no generated image has a prompt; check --prompts")
 
-    gen_requests = _requests(specs, "generated", opts)
-    ref_requests = _requests(specs, "reference", opts) if reference is not None else []
     bopts = BackboneOptions(protocol=protocol, device=device, dtype=dtype, offline=offline)
     instances: dict[str, Backbone] = dict(backbones or {})
     for r in [*gen_requests, *ref_requests]:
@@ -179,9 +192,7 @@ def evaluate(
             services["derived"] = store  # get_value / put_value: numbers derived from content
         services["aesthetic_head"] = lambda head, embeds: _aesthetic_scores(head, embeds, device, offline)
         ctx = MetricContext(gen, ref, opts, services, requested=tuple(names))
-        values: dict[str, MetricValue] = {}
-        for spec in specs:
-            values[spec.name] = spec.compute(ctx)
+        values = {spec.name: _compute(spec, ctx) for spec in specs}
     finally:
         if store is not None:
             store.close()
@@ -226,6 +237,32 @@ def evaluate(
                 row["prompt_id"] = rec.prompt_id
         skipped += [(loc, "no prompt") for loc in assignment.images_without_prompt]
     return EvaluationResult(values, counts, manifest, per_image, skipped)
+
+
+def check_run_settings(*, batch_size: int, workers: int | None, dtype: str) -> None:
+    """Run-wide settings in range, checked before any work."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"--batch-size must be an integer of at least 1, got {batch_size!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UserError(f"--workers must be an integer of at least 1 (or left out), got {workers!r}")
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}")
+
+
+DTYPES = ("fp32", "fp64", "bf16", "fp16")
+"""Accepted ``--dtype`` names; the FID Inception always runs fp32 (fp64 on request)."""
+
+
+def _compute(spec: MetricSpec, ctx: MetricContext) -> MetricValue:
+    """One metric; warnings it raises become part of its value (and so of the result)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = spec.compute(ctx)
+    for w in caught:
+        message = str(w.message)
+        if message not in value.warnings:
+            value.warnings.append(message)
+    return value
 
 
 def _count_truncated(backbone: Any, texts: list[str]) -> int:
@@ -274,13 +311,21 @@ def _stats_count(ref: ExtractedFeatures | None) -> int | None:
 
 
 def _extract(side, items, instances, requests, store, batch_size, workers, strict, progress, source):
+    problems = list(getattr(items, "problems", ()))
+    if problems and strict:
+        where, reason = problems[0]
+        raise UserError(f"{where}: {reason} (remove it, or run without --strict to skip it)")
+    for where, reason in problems:
+        print(f"warning: skipped {where}: {reason}", file=sys.stderr)
     with progress_bar(len(items), f"{side} images", progress) as advance:
         feats = extract_features(
             items, instances, requests, cache=store, batch_size=batch_size,
             workers=workers, strict=strict, progress=advance,
         )
+    feats.skipped[:0] = problems
     if not feats.ids:
-        raise UserError(f"{_describe(source)}: none of the {len(items)} images could be read")
+        first = f"; first: {feats.skipped[0][0]}: {feats.skipped[0][1]}" if feats.skipped else ""
+        raise UserError(f"{_describe(source)}: none of the {len(items)} images could be read{first}")
     return feats
 
 

@@ -96,9 +96,21 @@ def test_chunk_protocol_end_to_end(bench, capsys, tmp_path):
     direct = evaluate(sky, None, "is", backbones={"inception": PixelBackbone()}, cache=False)
     assert is_cells["sky"]["mean"] == pytest.approx(direct["is"], rel=1e-6)
     assert is_cells["sky"]["method"] == "set" and is_cells["sea"]["n_images"] == 40
+    # the Average of a set-level metric is what its header says: the mean of the style values
+    assert is_cells["Average"]["mean"] == pytest.approx(
+        (is_cells["sky"]["mean"] + is_cells["sea"]["mean"]) / 2, rel=1e-12
+    )
+    assert is_cells["Average"]["method"] == "styles-mean" and is_cells["Average"]["std"] is None
+    pooled = doc["metrics"]["is"]["all_images"]
+    direct_all = evaluate(imgs, None, "is", backbones={"inception": PixelBackbone()}, cache=False)
+    assert pooled["mean"] == pytest.approx(direct_all["is"], rel=1e-6) and pooled["n_images"] == 60
+    assert "all_images" not in doc["metrics"]["brightness"]
     res = tmp_path / "res"
     assert json.loads((res / "benchmark.json").read_text())["styles"] == list(STYLES)
-    assert "| style | mean ± std |" in (res / "benchmark.md").read_text()
+    md = (res / "benchmark.md").read_text()
+    assert "| style | mean ± std |" in md
+    assert "Average = mean of the style values (as in the HPS v2 paper)" in md
+    assert "Average = mean of all prompt scores of all styles" in md
     rows = list(csv.DictReader(io.StringIO((res / "benchmark.csv").read_text())))
     assert {r["metric"] for r in rows} == {"brightness", "is"} and len(rows) == 6
     assert len(list(csv.DictReader(open(res / "per_image.csv")))) == 60
@@ -182,3 +194,48 @@ def test_hpdv2_style_order_with_allow_missing(tmp_path, capsys):
     doc = json.loads(out)
     assert doc["styles"] == ["anime", "concept-art", "paintings", "photo"]
     assert doc["counts"]["missing_by_style"] == dict.fromkeys(doc["styles"], 796)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--metrics", "is", "--n-chunks", "5"],
+            "--n-chunks does not apply: set-level metrics (is)",
+        ),
+        (
+            ["--metrics", "fid", "--reference", "REF", "--seed", "3"],
+            "--seed does not apply: no random numbers are drawn for fid",
+        ),
+        (["--metrics", "is", "--reference", "REF"], "--reference does not apply: none of is"),
+        (
+            ["--metrics", "brightness", "--reference", "REF"],
+            "--reference does not apply: none of brightness",
+        ),
+        (
+            ["--metrics", "is", "--suite", "none", "--allow-missing"],
+            "--allow-missing does not apply: without a suite",
+        ),
+    ],
+)
+def test_options_without_effect_are_refused_before_any_work(
+    bench, capsys, monkeypatch, args, message
+):
+    from genmetrics.comparison import scoring
+
+    imgs, suite = bench
+    monkeypatch.setattr(scoring, "evaluate", lambda *a, **k: pytest.fail("evaluated"))
+    args = [a if a != "REF" else imgs for a in args]
+    if "--suite" not in args:
+        args = [*args, "--suite", suite]
+    code, _, err = _run(capsys, imgs, *args)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_options_of_unknown_kind_are_checked_after_scoring(bench, capsys):
+    imgs, suite = bench
+    code, _, err = _run(capsys, imgs, "--suite", suite, "--metrics", "brightness", "--seed", "1")
+    assert code == 0, err  # per-image: the seed drives the bootstrap
+    code, out, err = _run(capsys, imgs, "--suite", suite, "--metrics", "is", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["n_chunks"] is None  # no chunks for set-level metrics

@@ -108,7 +108,8 @@ def test_identical_and_altered_variants(sets, capsys, monkeypatch):
     )
     assert d["sky"]["ci95"][1] < 0
     sim = doc["similarity"]
-    assert sim["same"]["styles"]["Average"]["psnr"]["value"] == "inf"
+    same_psnr = sim["same"]["styles"]["Average"]["psnr"]
+    assert same_psnr["value"] is None and same_psnr["value_nonfinite"] == "inf"
     assert sim["same"]["styles"]["sea"]["ssim"]["value"] == 1.0
     exp_psnr = np.mean([psnr(base[k], dark[k]) for k in ids if k.startswith("sky/")])
     exp_ssim = np.mean([ssim(base[k], dark[k]) for k in ids])
@@ -199,3 +200,101 @@ def test_formats_margins_and_errors(sets, capsys):
         pair_similarity(
             items_from(root / "base"), items_from(root / "big"), "psnr", allow_missing=True
         )
+
+
+def _unescaped_pipes(line):
+    return sum(1 for i, c in enumerate(line) if c == "|" and (i == 0 or line[i - 1] != "\\"))
+
+
+def test_user_text_is_escaped_in_csv_and_markdown(tmp_path, capsys):
+    styles = ['=HYPERLINK("x")', "a|b", "two\nlines"]
+    rng = np.random.default_rng(1)
+    for folder in ("base", "var"):
+        for style in styles:
+            for i in range(4):
+                _save(
+                    tmp_path / folder / style / f"{i:05d}.png",
+                    rng.integers(0, 255, (8, 8, 3), dtype=np.uint8),
+                )
+    names = '=HYPERLINK("http://x"),<script>alert(1)</script>'
+    args = [tmp_path / "base", tmp_path / "var", "--suite", "none", "--metrics", "brightness"]
+    args += ["--n-chunks", "2", "--names", names, "--out", tmp_path / "res", "--format", "markdown"]
+    code, out, err = _run(capsys, *args)
+    assert code == 0, err
+    res = tmp_path / "res"
+    for path in (res / "compare.csv", res / "per_image.csv"):
+        rows = list(csv.reader(io.StringIO(path.read_text(), newline="")))
+        cells = [c for row in rows for c in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")], path
+        assert not [c for c in cells if c.startswith("-") and not c.lstrip("-")[:1].isdigit()]
+    table = list(csv.DictReader(io.StringIO((res / "compare.csv").read_text(), newline="")))
+    assert {r["variant"] for r in table} == {
+        '\'=HYPERLINK("http://x")',
+        "<script>alert(1)</script>",
+    }
+    assert {r["style"] for r in table} == {'\'=HYPERLINK("x")', "a|b", "two\nlines", "Average"}
+    per_image = list(csv.DictReader(io.StringIO((res / "per_image.csv").read_text(), newline="")))
+    assert '\'=HYPERLINK("x")/00000' in {r["id"] for r in per_image}
+    assert {r["set"] for r in per_image} == {
+        '\'=HYPERLINK("http://x")',
+        "<script>alert(1)</script>",
+    }
+    md = (res / "compare.md").read_text()
+    assert md == out.rstrip("\n") or md.rstrip("\n") == out.rstrip("\n")
+    assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    assert r"a\|b" in md and "two<br>lines" in md and '=HYPERLINK("http://x")' in md
+    for block in md.split("\n\n"):
+        table_lines = [line for line in block.splitlines() if line.startswith("|")]
+        if table_lines:
+            assert len({_unescaped_pipes(line) for line in table_lines}) == 1, block
+    # the terminal table shows rich markup as typed
+    code, out, err = _run(capsys, *args[:-4], "--names", "[/]base,[bold]var", "--format", "table")
+    assert code == 0, err
+    assert "[/]base" in out and "[bold]var" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--metrics", "is", "--margin", "0.1"], "--margin does not apply: set-level metrics (is)"),
+        (["--metrics", "is", "--n-chunks", "4"], "--n-chunks does not apply"),
+        (["--metrics", "is", "--margins", "is=0.1"], "--margins names set-level metrics (is)"),
+        (
+            ["--metrics", "brightness,is", "--margins", "is=0.1"],
+            "--margins names set-level metrics (is)",
+        ),
+        (
+            ["--metrics", "brightness", "--margin", "1", "--margins", "brightness=2"],
+            "--margin does not apply: --margins gives every per-image metric its own margin",
+        ),
+        (
+            ["--metrics", "is", "--suite", "none", "--allow-missing"],
+            "--allow-missing does not apply",
+        ),
+    ],
+)
+def test_options_without_effect_are_refused(sets, capsys, args, message):
+    root, suite, *_ = sets
+    if "--suite" not in args:
+        args = [*args, "--suite", suite]
+    code, _, err = _run(capsys, root / "base", root / "dark", *args)
+    last = err.strip().splitlines()[-1]  # after scoring when a metric's kind is not known before
+    assert code == 2 and last.startswith("error: ") and message in last
+
+
+def test_set_level_average_and_difference(sets, capsys):
+    root, suite, *_ = sets
+    args = [root / "base", root / "dark", "--suite", suite, "--metrics", "is", "--format", "json"]
+    code, out, err = _run(capsys, *args)
+    assert code == 0, err
+    doc = json.loads(out)
+    entry = doc["metrics"]["is"]
+    for name in ("base", "dark"):
+        cells = {c["style"]: c["mean"] for c in entry["table"][name]}
+        assert cells["Average"] == pytest.approx((cells["sky"] + cells["sea"]) / 2, rel=1e-12)
+        assert entry["all_images"][name]["n_images"] == 24
+    diff = entry["difference"]["dark"]
+    assert diff["Average"] == pytest.approx((diff["sky"] + diff["sea"]) / 2, rel=1e-9)
+    assert entry["margin"] is None and doc["n_chunks"] is None
+    code, out, _ = _run(capsys, *args[:-2], "--format", "markdown")
+    assert code == 0 and "Average = mean of the style values" in out

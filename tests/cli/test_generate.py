@@ -50,7 +50,7 @@ def test_generate_command(pipe_dir, tmp_path):
     pngs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert pngs == ["anime/00000.png", "anime/00001.png", "photo/00000.png", "photo/00001.png"]
     settings = json.loads((out / "generation.json").read_text())
-    assert settings["seed"]["base"] == 3 and settings["hook"] == f"{hook}:mark"
+    assert settings["seed"]["base"] == 3 and settings["hook"]["spec"] == f"{hook}:mark"
     assert settings["run"]["styles"] == ["anime", "photo"]
     assert len((out / "generation.jsonl").read_text().splitlines()) == 4
 
@@ -74,3 +74,17 @@ def test_generate_user_errors(pipe_dir, tmp_path):
     ]
     result = CliRunner().invoke(_app(), missing)
     assert isinstance(result.exception, UserError) and "no-org/no-model" in str(result.exception)
+
+
+def test_generate_refuses_changed_settings_then_restarts(pipe_dir, tmp_path):
+    out = tmp_path / "r"
+    base = ["generate", "--pipeline", str(pipe_dir), "--out", str(out), "--offline"]
+    base += ["--styles", "photo", "--limit-per-style", "1", "--device", "cpu", *FAST]
+    assert CliRunner().invoke(_app(), base).exit_code == 0
+    result = CliRunner().invoke(_app(), [*base, "--dtype", "bf16"])
+    assert isinstance(result.exception, UserError)
+    assert "dtype: 'fp32' there, 'bf16' now" in str(result.exception)
+    assert "--restart" in str(result.exception)
+    again = CliRunner().invoke(_app(), [*base, "--seed", "5", "--restart"])
+    assert again.exit_code == 0 and "1 generated, 0 already present" in again.output
+    assert json.loads((out / "generation.json").read_text())["seed"]["base"] == 5

@@ -92,6 +92,28 @@ def test_user_errors(tmp_path, capsys):
     doc = json.loads(out)
     assert (
         code == 0
-        and doc["metrics"]["psnr"]["value"] == "inf"
+        and doc["metrics"]["psnr"]["value"] is None
+        and doc["metrics"]["psnr"]["value_nonfinite"] == "inf"
         and doc["metrics"]["ssim"]["value"] == 1.0
     )
+
+
+def test_undefined_ms_ssim_pair_is_reported_excluded_and_counted(tmp_path, capsys):
+    """An anti-correlated pair has no MS-SSIM: listed as null with its reason, left out of
+    the mean, counted, warned about; the JSON stays valid (no "nan" string, no NaN token)."""
+    rng = np.random.default_rng(0)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    for i in range(3):
+        img = rng.integers(0, 255, (192, 192, 3), dtype=np.uint8)
+        _save(tmp_path / "a" / f"{i}.png", img)
+        other = 255 - img if i == 0 else np.clip(img.astype(int) + 4, 0, 255).astype(np.uint8)
+        _save(tmp_path / "b" / f"{i}.png", other)
+    code, out, err = _run(capsys, tmp_path / "a", tmp_path / "b", "--metrics", "ms_ssim", "--format", "json")
+    assert code == 0 and "NaN" not in out and '"value": "nan"' not in out
+    doc = json.loads(out)
+    summary = doc["metrics"]["ms_ssim"]
+    assert summary["n"] == 2 and summary["n_undefined"] == 1 and 0.9 < summary["value"] <= 1
+    row = next(r for r in doc["per_image"] if r["id"] == "0")
+    assert row["ms_ssim"] is None and row["ms_ssim_nonfinite"] == "nan"
+    assert "ms_ssim is undefined for 1 pair(s)" in err and err.startswith("warning: ")

@@ -77,4 +77,17 @@ def test_set_level_table_uses_the_metric_values():
         "is", {"a": (MetricValue(3.0, 0.1), 10), "b": (None, 0)}, MetricValue(2.5, 0.2), 10, 10
     )
     assert t.cell("a").mean == 3.0 and t.cell("a").std == 0.1 and t.cell("a").method == "set"
-    assert math.isnan(t.cell("b").mean) and t.cell(AVERAGE).mean == 2.5
+    assert math.isnan(t.cell("b").mean)
+    # a style without a value: the mean of the style values does not exist
+    assert math.isnan(t.cell(AVERAGE).mean) and t.cell(AVERAGE).method == "styles-mean"
+    assert t.all_images.mean == 2.5 and t.all_images.std == 0.2
+
+
+def test_set_level_average_is_the_mean_of_the_style_values():
+    per_style = {"a": (MetricValue(30.0), 8), "b": (MetricValue(10.0, 1.0), 4)}
+    t = set_level_table("fid", per_style, MetricValue(17.0), 12, 10)
+    avg = t.cell(AVERAGE)
+    assert avg.mean == 20.0 and avg.std is None and avg.ci_low is None  # not the pooled 17.0
+    assert (avg.n_images, avg.method) == (12, "styles-mean")
+    assert t.all_images.mean == 17.0 and t.all_images.n_images == 12
+    assert [c.style for c in t.cells] == ["a", "b", AVERAGE]

@@ -81,3 +81,48 @@ def test_unchanged_files_are_not_reread_and_changed_ones_are(tmp_path, monkeypat
         res = extract_features(items_from(tmp_path / "imgs"), {"inception": bb}, REQS, cache=cache)
     assert reads == ["img002"] and bb.images == 1
     assert np.allclose(res.array("inception", "pool3")[2], 7 / 255, atol=1e-6)
+
+
+def test_decoded_pixels_in_flight_stay_within_the_budget(tmp_path, monkeypatch):
+    """Each image is decoded and preprocessed in one step under the pixel budget: with a
+    budget of two images, no more than two full-resolution images are ever alive at once,
+    whatever the number of decode threads."""
+    import threading
+    import time
+
+    from genmetrics.features import extract as extract_mod
+
+    write_images(tmp_path / "big", 12, size=(100, 100))
+    monkeypatch.setattr(extract_mod, "DECODE_BUDGET_PIXELS", 2 * 100 * 100)
+    alive, peak, lock = [0], [0], threading.Lock()
+
+    class Tracking(PixelBackbone):
+        def preprocess(self, image):
+            with lock:
+                alive[0] += 1
+                peak[0] = max(peak[0], alive[0])
+            time.sleep(0.01)
+            out = super().preprocess(image)
+            with lock:
+                alive[0] -= 1
+            return out
+
+    items = items_from(tmp_path / "big")
+    feats = extract_features(items, {"inception": Tracking()}, [FeatureRequest("inception", "pool3")], workers=8)
+    assert len(feats) == 12 and peak[0] == 2
+
+
+def test_pixel_budget_lets_an_oversized_image_through_alone():
+    import threading
+
+    from genmetrics.features.extract import PixelBudget
+
+    budget = PixelBudget(100)
+    order = []
+    with budget.hold(10**9):  # larger than the budget: takes all of it
+        t = threading.Thread(target=lambda: (budget.hold(1).__enter__(), order.append("small")))
+        t.start()
+        t.join(0.05)
+        assert order == []  # waits while the big one is held
+    t.join(2)
+    assert order == ["small"]

@@ -1,4 +1,6 @@
+import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ pytest.importorskip("transformers")
 
 from genmetrics.errors import UserError  # noqa: E402
 from genmetrics.generation import generate_images, image_seed, load_pipeline  # noqa: E402
+from genmetrics.generation.pipeline import memory_fingerprint  # noqa: E402
 from genmetrics.suites import load_suite  # noqa: E402
 from tests.generation.tiny_pipeline import build_tiny_pipeline  # noqa: E402
 
@@ -64,7 +67,10 @@ def test_layout_manifest_settings(pipe_dir, tmp_path):
     assert [r["id"] for r in records] == [p[:-4] for p in pngs]
     rec = records[3]
     item = suite.by_id("concept-art/00001")
+    png_bytes = (out / "concept-art/00001.png").read_bytes()
     assert rec == {
+        "sha256": hashlib.sha256(png_bytes).hexdigest(),
+        "bytes": len(png_bytes),
         "id": "concept-art/00001",
         "image": "concept-art/00001.png",
         "prompt_id": item.id,
@@ -79,6 +85,8 @@ def test_layout_manifest_settings(pipe_dir, tmp_path):
     assert settings["pipeline"]["class"] == "StableDiffusionPipeline"
     assert settings["pipeline"]["path"] == str(pipe_dir.resolve())
     assert len(settings["pipeline"]["model_index_sha256"]) == 64
+    assert settings["pipeline"]["fingerprint"].startswith("files-sha256:")
+    assert settings["pipeline"]["pinned"] is True and settings["pipeline"]["files"] >= 8
     assert settings["pipeline"]["scheduler"] == "DDIMScheduler"
     assert settings["sampling"]["steps"] == 2 and settings["sampling"]["guidance"] == 1.0
     assert settings["sampling"]["pipeline_defaults"]["num_inference_steps"] == 50
@@ -136,7 +144,7 @@ def test_resume_regenerates_only_missing(pipe_dir, tmp_path):
     before = _pixels(victim)
     others = {p: p.stat().st_mtime_ns for p in out.rglob("*.png") if p != victim}
     victim.unlink()
-    (out / "anime/.00002.png.999.tmp").write_bytes(b"partial")  # stale temp of a killed run
+    (out / "anime/.00002.png.4194305-deadbeef.tmp").write_bytes(b"partial")  # killed writer
     with open(out / "generation.jsonl", "a") as f:
         f.write('{"id": "torn')  # torn last line of a killed run
 
@@ -187,7 +195,9 @@ def test_hook_from_file_is_applied_and_recorded(pipe_dir, tmp_path):
         str(pipe_dir), "hpdv2", out, styles=["anime"], limit_per_style=1, hook=spec, **FAST
     )
     assert (_pixels(out / "anime/00000.png") == 255).all()
-    assert json.loads((out / "generation.json").read_text())["hook"] == spec
+    hook_info = json.loads((out / "generation.json").read_text())["hook"]
+    assert hook_info["spec"] == spec and hook_info["function"] == "make_white"
+    assert hook_info["source_sha256"] == hashlib.sha256(hook_file.read_bytes()).hexdigest()
 
 
 def test_user_suite_and_errors(pipe, pipe_dir, tmp_path):
@@ -225,5 +235,116 @@ def test_load_pipeline_errors(tmp_path):
     with pytest.raises(UserError, match="unknown dtype"):
         load_pipeline(tmp_path, dtype="fp8")
     if not torch.cuda.is_available():
-        with pytest.raises(UserError, match="CUDA is not available"):
+        with pytest.raises(UserError, match="CUDA"):
             load_pipeline(tmp_path, device="cuda")
+
+
+def _copy_pipeline(pipe_dir, dest):
+    shutil.copytree(pipe_dir, dest)
+    return dest
+
+
+def _nudge_weights(folder):
+    """Change one weight of the UNet in place; the folder still loads."""
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(path)
+    tensors["conv_in.bias"] = tensors["conv_in.bias"] + 0.5
+    save_file(tensors, path, metadata={"format": "pt"})
+
+
+def _listing(out):
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_resume_refused_when_pipeline_weights_changed(pipe_dir, tmp_path):
+    folder = _copy_pipeline(pipe_dir, tmp_path / "model")
+    out = tmp_path / "w"
+    kw = dict(styles=["photo"], limit_per_style=1, **FAST)
+    generate_images(str(folder), "hpdv2", out, **kw)
+    assert generate_images(str(folder), "hpdv2", out, **kw).generated == 0  # unchanged: resumes
+    _nudge_weights(folder)
+    before = _listing(out)
+    with pytest.raises(UserError) as info:
+        generate_images(str(folder), "hpdv2", out, **{**kw, "limit_per_style": 2})
+    message = str(info.value)
+    assert "pipeline.fingerprint (the pipeline's weights and files): 'files-sha256:" in message
+    assert "there, 'files-sha256:" in message and "--restart" in message and "\n" not in message
+    assert _listing(out) == before
+    # --restart discards the images made with the old weights and starts again
+    result = generate_images(str(folder), "hpdv2", out, restart=True, **kw)
+    assert (result.generated, result.skipped) == (1, 0)
+    assert _listing(out)["photo/00000.png"] != before["photo/00000.png"]
+
+
+def test_resume_refused_when_hook_file_edited(pipe, tmp_path):
+    hook_file = tmp_path / "hook.py"
+    hook_file.write_text("def same(pipe):\n    return pipe\n")
+    out = tmp_path / "e"
+    kw = dict(styles=["anime"], limit_per_style=1, hook=f"{hook_file}:same", **FAST)
+    generate_images(pipe, "hpdv2", out, **kw)
+    hook_file.write_text("def same(pipe):\n    pipe.vae.eval()\n    return pipe\n")
+    with pytest.raises(UserError, match=r"hook\.source_sha256 \(the hook's source file\): '"):
+        generate_images(pipe, "hpdv2", out, **kw)
+    with pytest.raises(
+        UserError, match=r"hook\.function \(the hook function\): 'same' there, None"
+    ):
+        generate_images(pipe, "hpdv2", out, **{**kw, "hook": None})
+
+
+def test_unrelated_images_in_out_are_refused_and_untouched(pipe, tmp_path):
+    out = tmp_path / "mine"
+    (out / "photo").mkdir(parents=True)
+    Image.new("RGB", (8, 8), "red").save(out / "photo" / "00000.png")
+    before = _listing(out)
+    kw = dict(styles=["photo"], limit_per_style=2, **FAST)
+    with pytest.raises(
+        UserError, match=r"holds 1 image\(s\) that genmetrics generate did not make"
+    ):
+        generate_images(pipe, "hpdv2", out, **kw)
+    assert _listing(out) == before  # nothing recorded, nothing written
+
+    # a run folder with an image it does not list: refused as well, not counted as done
+    run = tmp_path / "run"
+    generate_images(pipe, "hpdv2", run, **{**kw, "limit_per_style": 1})
+    shutil.copy(out / "photo" / "00000.png", run / "photo" / "00001.png")
+    before = _listing(run)
+    with pytest.raises(
+        UserError, match=r"not listed in its generation\.jsonl\), e\.g\. photo/00001"
+    ):
+        generate_images(pipe, "hpdv2", run, **kw)
+    with pytest.raises(UserError, match="did not make"):  # --restart never deletes them either
+        generate_images(pipe, "hpdv2", run, restart=True, **kw)
+    assert _listing(run) == before
+
+
+def test_changed_or_missing_listed_image_is_made_again(pipe, tmp_path):
+    out = tmp_path / "c"
+    kw = dict(styles=["photo"], limit_per_style=2, **FAST)
+    generate_images(pipe, "hpdv2", out, **kw)
+    victim = out / "photo" / "00001.png"
+    original = victim.read_bytes()
+    Image.new("RGB", (32, 32), "blue").save(victim)
+    result = generate_images(pipe, "hpdv2", out, **kw)
+    assert (result.generated, result.skipped, result.replaced) == (1, 1, 1)
+    assert victim.read_bytes() == original
+    (out / "generation.jsonl").unlink()  # records lost: the images are no longer ours
+    with pytest.raises(UserError, match="holds 2 image"):
+        generate_images(pipe, "hpdv2", out, **kw)
+
+
+def test_memory_fingerprint_of_pipeline_object(pipe):
+    first = memory_fingerprint(pipe)
+    assert first is not None and first.startswith("memory-sha256:")
+    assert memory_fingerprint(pipe) == first
+    bias = pipe.unet.conv_in.bias
+    saved = bias.detach().clone()
+    with torch.no_grad():
+        bias.add_(1.0)
+        try:
+            assert memory_fingerprint(pipe) != first
+        finally:
+            bias.copy_(saved)
+    assert memory_fingerprint(pipe) == first
+    assert memory_fingerprint(object()) is None

@@ -1,12 +1,15 @@
 import hashlib
+import os
 import sys
+from pathlib import Path
 
 import pytest
 
 from genmetrics.errors import UserError
 from genmetrics.generation import apply_hook, image_relpath, image_seed, resolve_hook
-from genmetrics.generation.hooks import hook_name
+from genmetrics.generation.hooks import hook_fingerprint, hook_name
 from genmetrics.generation.manifest import check_resumable, read_records
+from genmetrics.generation.pipeline import _locate, folder_fingerprint
 from genmetrics.suites import PromptItem
 
 ITEM = PromptItem("anime/00042", "anime", 42, "a cat")
@@ -74,3 +77,64 @@ def test_check_resumable(tmp_path):
     check_resumable(tmp_path, old, {"sampling": {"steps": 2}, "seed": {"base": 0}})
     with pytest.raises(UserError, match=r"sampling\.steps: 2 there, 3 now"):
         check_resumable(tmp_path, old, {"sampling": {"steps": 3}, "seed": {"base": 0}})
+
+
+def test_folder_fingerprint(tmp_path):
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "w.bin").write_bytes(b"\x00" * 10)
+    (tmp_path / "model_index.json").write_text("{}")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "meta").write_text("ignored")
+    first = folder_fingerprint(tmp_path)
+    assert first[0].startswith("files-sha256:") and first[1:] == (2, 12)
+    (tmp_path / ".cache" / "meta").write_text("changed, still ignored")
+    assert folder_fingerprint(tmp_path) == first
+    (tmp_path / "unet" / "w.bin").write_bytes(b"\x00" * 9 + b"\x01")  # same size
+    os.utime(tmp_path / "unet" / "w.bin", ns=(1, 1))
+    assert folder_fingerprint(tmp_path)[0] != first[0]
+    (tmp_path / "unet" / "w.bin").rename(tmp_path / "unet" / "v.bin")
+    assert folder_fingerprint(tmp_path)[0] != first[0]
+
+
+def test_hub_pipeline_is_pinned_by_its_commit(tmp_path, monkeypatch):
+    diffusers = pytest.importorskip("diffusers")
+    snapshot = tmp_path / "models--org--model" / "snapshots" / ("ab" * 20)
+    snapshot.mkdir(parents=True)
+    (snapshot / "model_index.json").write_text("{}")
+    monkeypatch.setattr(diffusers.DiffusionPipeline, "download", lambda *a, **k: str(snapshot))
+    _, source = _locate("org/model", True, None, "fp16")
+    assert source.fingerprint == f"hub:org/model@{'ab' * 20}"
+    assert (source.commit_hash, source.variant) == ("ab" * 20, "fp16")
+
+
+def test_hook_fingerprint(tmp_path, monkeypatch):
+    assert hook_fingerprint(None) is None
+    hook_file = tmp_path / "fphook.py"
+    hook_file.write_text("def tag(pipe):\n    return pipe\n")
+    digest = hashlib.sha256(hook_file.read_bytes()).hexdigest()
+    by_file = hook_fingerprint(f"{hook_file}:tag")
+    assert by_file == {
+        "spec": f"{hook_file}:tag",
+        "function": "tag",
+        "file": str(hook_file.resolve()),
+        "source_sha256": digest,
+    }
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("fphook", None)
+    by_module = hook_fingerprint("fphook:tag")
+    assert by_module["source_sha256"] == digest and "fphook" not in sys.modules  # not imported
+    by_callable = hook_fingerprint(test_layout)
+    assert by_callable["function"] == "test_layout"
+    assert by_callable["source_sha256"] == hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    with pytest.raises(UserError, match="cannot be imported"):
+        hook_fingerprint("no_such_module_xyz:f")
+    with pytest.raises(UserError, match="does not exist"):
+        hook_fingerprint("missing/file.py:f")
+
+
+def test_check_resumable_shortens_hashes(tmp_path):
+    old = {"pipeline": {"fingerprint": "files-sha256:" + "a" * 64}}
+    new = {"pipeline": {"fingerprint": "files-sha256:" + "b" * 64}}
+    with pytest.raises(UserError) as info:
+        check_resumable(tmp_path, old, new)
+    assert f"'files-sha256:{'a' * 16}…' there, 'files-sha256:{'b' * 16}…' now" in str(info.value)

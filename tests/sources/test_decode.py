@@ -65,3 +65,46 @@ def test_decompression_bomb_refused(monkeypatch):
     data = _encode(Image.fromarray(np.zeros((20, 20, 3), np.uint8)))
     with pytest.raises(ImageDecodeError, match="decompression bomb"):
         decode_image(data, "big.png")
+
+
+def _png16(arr: np.ndarray) -> bytes:
+    """A 16-bit RGB PNG written by hand (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, _ = arr.shape
+    rows = b"".join(b"\x00" + arr[r].astype(">u2").tobytes() for r in range(h))
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_16bit_rgb_and_gray_follow_the_same_high_byte_rule():
+    """Pillow keeps the high byte of 16-bit RGB; 16-bit gray follows the same documented rule
+    (before: gray used round(v/257), one level away from RGB for e.g. v = 400)."""
+    values = np.array([0, 255, 256, 400, 383, 25700, 32896, 65280, 65535])
+    rgb = np.stack([values, values[::-1], values], axis=-1)[None].astype(np.uint16)
+    out_rgb = decode_image(_png16(rgb), "rgb16.png")
+    assert out_rgb[0].tolist() == (rgb[0].astype(int) >> 8).tolist()
+    out_gray = decode_image(_encode(Image.fromarray(values[None].astype(np.uint16))), "gray16.png")
+    assert out_gray[0, :, 0].tolist() == out_rgb[0, :, 0].tolist()
+    assert "16bit-high-byte" in decode_mod.DECODE_POLICY
+
+
+@pytest.mark.parametrize("size", [(1, 2000), (2000, 1), (101, 1)])
+def test_absurd_aspect_ratio_refused_from_the_header(size):
+    data = _encode(Image.new("RGB", size))
+    with pytest.raises(ImageDecodeError, match="aspect ratio over 100:1"):
+        decode_image(data, "strip.png")
+
+
+def test_header_checked_before_pixels_are_decoded(monkeypatch):
+    """A refused image is never decoded: load() is not called."""
+    from PIL import ImageFile
+
+    data = _encode(Image.new("RGB", (1, 500)))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("pixels decoded"))
+    with pytest.raises(ImageDecodeError, match="aspect ratio"):
+        decode_image(data, "strip.png")

@@ -85,3 +85,87 @@ def test_same_id_collision_is_reported(tmp_path):
     Image.fromarray(img).save(tmp_path / "x.jpg")
     with pytest.raises(UserError, match="same id"):
         items_from(tmp_path)
+
+
+def test_unsupported_formats_and_loops_are_reported_not_silently_skipped(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ok.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "anim.gif")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    items = items_from(tmp_path)
+    assert [i.id for i in items] == ["ok"]
+    reasons = {p.rsplit("/", 1)[-1]: r for p, r in items.problems}
+    assert "not read" in reasons["anim.gif"] and "broken symbolic link" in reasons["dangling.png"]
+    assert any("loop" in r for r in reasons.values())
+
+
+def test_only_unsupported_files_name_them(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.gif")
+    with pytest.raises(UserError, match=r"contains no images.*a\.gif"):
+        items_from(tmp_path)
+
+
+def test_non_utf8_file_name_gets_a_printable_id_and_is_read(tmp_path):
+    import os
+
+    name = os.fsencode(tmp_path) + b"/caf\xe9.png"
+    with open(name, "wb") as f:
+        f.write(_png(np.zeros((4, 4, 3), np.uint8)))
+    (item,) = items_from(tmp_path)
+    assert item.id == "caf\\xe9" and item.location.endswith("caf\\xe9.png")
+    item.location.encode("utf-8")  # printable, storable, JSON-safe
+    assert item.read()[:4] == b"\x89PNG"
+
+
+def test_zip_archive_is_opened_once_not_per_member(tmp_path, monkeypatch):
+    """Reading N members used to reopen the archive (and re-read its directory) per member."""
+    path = tmp_path / "many.zip"
+    png = _png(np.zeros((2, 2, 3), np.uint8))
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(300):
+            zf.writestr(f"{i:04d}.png", png)
+    opened = []
+    real = zipfile.ZipFile
+    monkeypatch.setattr(zipfile, "ZipFile", lambda *a, **k: (opened.append(1), real(*a, **k))[1])
+    items = items_from(path)
+    assert all(item.read() == png for item in items)
+    assert len(items) == 300 and len(opened) <= 2
+
+
+def test_corrupt_zip_member_is_a_read_error_not_a_crash(tmp_path):
+    path = tmp_path / "bad.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.png", _png(np.full((64, 64, 3), 7, np.uint8)) * 4)
+    data = bytearray(path.read_bytes())
+    data[60:80] = b"\xff" * 20  # inside the compressed member
+    path.write_bytes(bytes(data))
+    (item,) = items_from(path)
+    with pytest.raises(OSError):
+        item.read()
+
+
+def test_tar_members_are_read_lazily_by_offset(tmp_path):
+    path = tmp_path / "set.tar.gz"
+    png = _png(np.ones((3, 3, 3), np.uint8))
+    with tarfile.open(path, "w:gz") as tf:
+        for i in range(3):
+            info = tarfile.TarInfo(f"d/{i}.png")
+            info.size = len(png)
+            tf.addfile(info, io.BytesIO(png))
+    items = items_from(path)
+    assert [i.id for i in items] == ["d/0", "d/1", "d/2"] and items[2].read() == png
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (np.full((4, 4, 3), np.nan, np.float32), "NaN or infinite"),
+        (np.full((4, 4, 3), np.inf, np.float32), "NaN or infinite"),
+        (np.zeros((0, 0, 3), np.uint8), "no pixels"),
+        (np.zeros((1, 500, 3), np.uint8), "aspect ratio"),
+    ],
+)
+def test_bad_in_memory_images_are_user_errors_naming_the_index(image, match):
+    with pytest.raises(UserError, match=rf"image\[1\].*{match}"):
+        items_from([np.zeros((4, 4, 3), np.uint8), image])

@@ -3,6 +3,8 @@ import json
 import pytest
 
 from genmetrics.errors import UserError
+from genmetrics.prompts.attach import attach_prompts, read_manifest
+from genmetrics.sources.items import ImageItem
 from genmetrics.suites import PromptItem, export_text, load_suite
 
 
@@ -80,7 +82,27 @@ def test_export_round_trip(tmp_path, fmt):
         ("a.json", "[]", "no prompts found"),
         ("a.json", '["ok", "  "]', "item 1): empty prompt"),
         ("a.json", '[{"prompt": "x", "style": "../up"}]', "cannot be used as a folder name"),
-        ("a.json", '[{"prompt": "x", "id": "d"}, {"prompt": "y", "id": "d"}]', "already used"),
+        (
+            "a.json",
+            '[{"prompt": "x", "id": "d"}, {"prompt": "y", "id": "d"}]',
+            "prompt id 'd' appears twice, at item 0 and at item 1",
+        ),
+        ("a.json", '{"photo": ["x"], "photo": ["y"]}', "key 'photo' appears twice"),
+        (
+            "a.jsonl",
+            '{"prompt": "x", "id": "d"}\n\n{"prompt": "y", "id": "d"}\n',
+            "prompt id 'd' appears twice, at line 1 and at line 3",
+        ),
+        (
+            "a.csv",
+            'id,prompt\nd,"two\nlines"\ne,y\nd,z\n',
+            "prompt id 'd' appears twice, at line 2 and at line 5",
+        ),
+        (
+            "a.csv",
+            "style,prompt,id\nphoto,x,\nphoto,y,photo/00000\n",
+            "prompt id 'photo/00000' appears twice, at line 2 and at line 3",
+        ),
         ("a.jsonl", '{"prompt": "x"}\n{oops\n', "a.jsonl (line 2): invalid JSON"),
         ("a.csv", "style,text\na,b\n", "no 'prompt' column"),
         ("a.csv", 'prompt\n"a",b\n', "more cells than header columns"),
@@ -115,3 +137,62 @@ def test_suite_helpers_errors():
     with pytest.raises(KeyError):
         suite.by_id("anime/99999")
     assert suite.subset(["photo", "anime"]).styles == ("anime", "photo")
+
+
+def test_csv_multiline_quoted_prompts_keep_their_text(tmp_path):
+    text = 'style,prompt\r\nphoto,"first line\r\nsecond, line"\r\nphoto,"a\nb ""c"""\r\n'
+    path = tmp_path / "m.csv"
+    path.write_bytes(text.encode())
+    suite = load_suite(path)
+    assert [it.prompt for it in suite] == ["first line\r\nsecond, line", 'a\nb "c"']
+    bad = _write(tmp_path / "bad.csv", 'prompt\nok\n"a",b\n')
+    with pytest.raises(UserError, match=r"bad\.csv \(line 3\): more cells"):
+        load_suite(bad)
+
+
+def _items(names):
+    return [ImageItem(n, f"/imgs/{n}.png", lambda: b"") for n in names]
+
+
+@pytest.mark.parametrize(
+    "name, text, rows",
+    [
+        (
+            "m.jsonl",
+            '{"image": "a.png", "prompt": "x"}\n\n{"image": "a.jpg", "prompt": "y"}\n',
+            "line 1 and at line 3",
+        ),
+        ("m.csv", 'image,prompt\na.png,"x\ny"\nb.png,z\na.png,w\n', "line 2 and at line 5"),
+        (
+            "m.json",
+            '[{"image": "b", "prompt": "x"}, {"image": "a", "prompt": "x"}, {"image": "a.png", "prompt": "y"}]',
+            "record 2 and at record 3",
+        ),
+    ],
+)
+def test_manifest_duplicate_images_name_both_rows(tmp_path, name, text, rows):
+    path = _write(tmp_path / name, text)
+    with pytest.raises(UserError) as info:
+        read_manifest(path)
+    message = str(info.value)
+    assert str(path) in message and "listed twice" in message and rows in message
+
+
+def test_manifest_json_object_with_repeated_key(tmp_path):
+    path = _write(tmp_path / "m.json", '{"a.png": "x", "a.png": "y"}')
+    with pytest.raises(UserError, match="key 'a.png' appears twice"):
+        read_manifest(path)
+
+
+def test_manifest_csv_multiline_prompt_is_kept(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes(
+        '\ufeffimage,prompt,seed\r\na.png,"two\r\nlines, one cell",7\r\nb.png,z,\r\n'.encode()
+    )
+    records = read_manifest(path)
+    assert records["a"].prompt == "two\r\nlines, one cell" and records["a"].seed == 7
+    assigned = attach_prompts(_items(["a", "b"]), path)
+    assert assigned.prompts == ["two\r\nlines, one cell", "z"]
+    bad = _write(tmp_path / "s.csv", "image,prompt,seed\na.png,x,seven\n")
+    with pytest.raises(UserError, match=r"line 2: seed 'seven' is not an integer"):
+        read_manifest(bad)

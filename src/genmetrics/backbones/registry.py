@@ -68,15 +68,32 @@ class TextBackbone(ABC):
 
 BackboneFactory = Callable[[BackboneOptions], Backbone]
 _FACTORIES: dict[str, BackboneFactory] = {}
+_REQUIRES: dict[str, tuple[str, ...]] = {}
 
 
-def register_backbone(name: str, factory: BackboneFactory) -> None:
+def register_backbone(name: str, factory: BackboneFactory, requires: Sequence[str] = ()) -> None:
+    """Register ``factory`` under ``name``; ``requires`` lists optional Python packages it
+    needs (checked by :func:`check_backbone_available` before any work)."""
     _FACTORIES[name] = factory
+    _REQUIRES[name] = tuple(requires)
 
 
-def create_backbone(name: str, options: BackboneOptions) -> Backbone:
+def _factory(name: str) -> BackboneFactory:
     import genmetrics.backbones  # noqa: F401
 
     if name not in _FACTORIES:
         raise UserError(f"unknown backbone '{name}'; known: {', '.join(sorted(_FACTORIES))}")
-    return _FACTORIES[name](options)
+    return _FACTORIES[name]
+
+
+def check_backbone_available(name: str) -> None:
+    """A :class:`UserError` naming the extra to install when ``name`` cannot be built here."""
+    from genmetrics.optional import require
+
+    _factory(name)
+    for module in _REQUIRES.get(name, ()):
+        require(module, f"the {name} backbone")
+
+
+def create_backbone(name: str, options: BackboneOptions) -> Backbone:
+    return _factory(name)(options)

@@ -65,21 +65,45 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def _usage_exceptions():
+    """(UsageError, NoArgsIsHelpError or None, Abort, Exit) of the click that typer uses:
+    recent typer versions ship their own copy of click."""
+    module = sys.modules[typer.BadParameter.__module__]
+    return module.UsageError, getattr(module, "NoArgsIsHelpError", None), typer.Abort, typer.Exit
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI. User errors (bad input, bad options, usage mistakes) print one
+    ``error:`` line on stderr and return 2; ``--help`` and listings return 0."""
     import warnings
 
+    usage_error, no_args, abort, exit_ = _usage_exceptions()
     warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
     try:
-        app(args=argv, standalone_mode=True)
+        code = app(args=argv, standalone_mode=False)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except usage_error as exc:
+        if no_args is not None and isinstance(exc, no_args):
+            print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)
+            return 2
+        where = exc.ctx.command_path if exc.ctx else "genmetrics"
+        print(f"error: {exc.format_message()} (see: {where} --help)", file=sys.stderr)
+        return 2
+    except abort:
+        print("error: aborted", file=sys.stderr)
+        return 130
+    except exit_ as exc:
+        return int(exc.exit_code or 0)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except KeyboardInterrupt:
         print("interrupted; finished batches are cached and a re-run resumes", file=sys.stderr)
         return 130
-    return 0
+    except BrokenPipeError:
+        return 0
+    return int(code) if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -59,21 +59,26 @@ def benchmark_command(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Write benchmark.json/.csv/.md and per_image.csv here."
     ),
-    n_chunks: int = typer.Option(
-        10, "--n-chunks", help="Chunks per style (HPS v2: 10 × 80 prompts)."
+    n_chunks: int | None = typer.Option(
+        None,
+        "--n-chunks",
+        help="Chunks per style for per-image metrics (default 10: HPS v2, 10 × 80 prompts).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and of seeded metrics."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of the bootstrap and of KID/IS subsets (default 0)."
+    ),
     reference: str | None = typer.Option(
         None, "--reference", "-r", help="Real images for FID/KID…"
     ),
     batch_size: int = typer.Option(32, "--batch-size"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N, mps."),
     offline: bool = typer.Option(False, "--offline", help="Never download weights."),
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Do not read or write the feature cache."
     ),
 ) -> None:
     """Per-style table (HPS v2 protocol: chunks of prompts, mean ± std, bootstrap CI) per metric."""
+    from genmetrics.atomic import check_output_folder
     from genmetrics.comparison.benchmark import run_benchmark
     from genmetrics.comparison.render import (
         BENCHMARK_CSV_COLUMNS,
@@ -84,8 +89,9 @@ def benchmark_command(
         render_markdown,
         write_report,
     )
-    from genmetrics.results.io import write_table
 
+    if out is not None:
+        check_output_folder(out)
     report = run_benchmark(
         images,
         metrics,
@@ -105,7 +111,5 @@ def benchmark_command(
     csv_text = render_csv(benchmark_csv_rows(report), BENCHMARK_CSV_COLUMNS)
     doc = report.to_dict()
     if out is not None:
-        write_report(out, "benchmark", doc, csv_text, markdown)
-        if report.scored.rows:
-            write_table(out / "per_image.csv", report.scored.rows)
+        write_report(out, "benchmark", doc, csv_text, markdown, report.scored.rows)
     emit(fmt, sections, markdown, csv_text, render_json(doc))

@@ -14,3 +14,9 @@ class OutputFormat(str, Enum):
 
 def echo(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def warn_lines(messages: list[str]) -> None:
+    """Each warning of a result as one ``warning:`` line on stderr."""
+    for message in messages:
+        sys.stderr.write(f"warning: {message}\n")

@@ -24,10 +24,10 @@ def compare_command(
         "hpdv2", "--suite", help="Prompt suite name or file ('none': styles from folders)."
     ),
     margin: float | None = typer.Option(
-        None, "--margin", help="Equivalence margin for every metric (score units)."
+        None, "--margin", help="Equivalence margin of every per-image metric (score units)."
     ),
     margins: str | None = typer.Option(
-        None, "--margins", help="Per-metric margins, e.g. hps=0.1,clip_score=0.5."
+        None, "--margins", help="Per-image metric margins, e.g. hps=0.1,clip_score=0.5."
     ),
     similarity: str | None = typer.Option(
         None, "--similarity", help="Paired image similarity vs the baseline: psnr,ssim,ms_ssim."
@@ -39,15 +39,20 @@ def compare_command(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Write compare.json/.csv/.md and per_image.csv here."
     ),
-    n_chunks: int = typer.Option(10, "--n-chunks"),
-    seed: int = typer.Option(0, "--seed"),
+    n_chunks: int | None = typer.Option(
+        None, "--n-chunks", help="Chunks per style for per-image metrics (default 10)."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of the bootstraps and of KID/IS subsets (default 0)."
+    ),
     reference: str | None = typer.Option(None, "--reference", "-r"),
     batch_size: int = typer.Option(32, "--batch-size"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N, mps."),
     offline: bool = typer.Option(False, "--offline"),
     no_cache: bool = typer.Option(False, "--no-cache"),
 ) -> None:
     """Per-metric style table per folder, paired differences with CI, p-values and verdicts."""
+    from genmetrics.atomic import check_output_folder
     from genmetrics.comparison.compare import run_compare
     from genmetrics.comparison.render import (
         COMPARE_CSV_COLUMNS,
@@ -59,10 +64,11 @@ def compare_command(
         write_report,
     )
     from genmetrics.errors import UserError
-    from genmetrics.results.io import write_table
 
     if len(folders) < 2:
         raise UserError("compare needs BASELINE_DIR and at least one VARIANT_DIR")
+    if out is not None:
+        check_output_folder(out)
     report = run_compare(
         folders[0],
         folders[1:],
@@ -87,10 +93,8 @@ def compare_command(
     csv_text = render_csv(compare_csv_rows(report), COMPARE_CSV_COLUMNS)
     doc = report.to_dict()
     if out is not None:
-        write_report(out, "compare", doc, csv_text, markdown)
         rows = [
             {"set": n, **r} for n, s in zip(report.names, report.sets, strict=True) for r in s.rows
         ]
-        if rows:
-            write_table(out / "per_image.csv", rows)
+        write_report(out, "compare", doc, csv_text, markdown, rows)
     emit(fmt, sections, markdown, csv_text, render_json(doc))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genmetrics.cli.common import OutputFormat, echo
+from genmetrics.cli.common import OutputFormat, echo, warn_lines
 from genmetrics.protocols.resize import RESIZE_PROTOCOLS
 
 
@@ -24,7 +24,7 @@ def evaluate_command(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write summary.json and per-image tables here."),
     batch_size: int = typer.Option(32, "--batch-size"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N, mps."),
     workers: int | None = typer.Option(None, "--workers", help="Decode threads (default: CPU count, max 8)."),
     seed: int = typer.Option(0, "--seed"),
     offline: bool = typer.Option(False, "--offline", help="Never download weights."),
@@ -44,8 +44,12 @@ def evaluate_command(
     labels: str | None = typer.Option(None, "--labels", help="Comma-separated label set for object_precision/recall."),
 ) -> None:
     """Compute metrics for a set of generated images in one pass."""
+    from genmetrics.atomic import check_output_folder
     from genmetrics.evaluation import evaluate
     from genmetrics.results.report import render
+
+    if out is not None:
+        check_output_folder(out)
 
     result = evaluate(
         generated, reference, metrics, protocol=protocol, batch_size=batch_size, device=device,
@@ -62,6 +66,7 @@ def evaluate_command(
     text = render(result, fmt.value)
     if text is not None:
         echo(text)
+    warn_lines(result.warnings)
 
 
 def stats_command(
@@ -69,13 +74,16 @@ def stats_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output .npz (mu, sigma, n; pytorch-fid compatible)."),
     protocol: str = typer.Option("clean", "--protocol", callback=_check_protocol),
     batch_size: int = typer.Option(32, "--batch-size"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("auto", "--device"),
     workers: int | None = typer.Option(None, "--workers"),
     offline: bool = typer.Option(False, "--offline"),
     strict: bool = typer.Option(False, "--strict"),
 ) -> None:
     """Save FID reference statistics of a set of images to an .npz for reuse."""
+    from genmetrics.atomic import check_output_file
     from genmetrics.evaluation import compute_reference_stats
+
+    check_output_file(out)
 
     path, n = compute_reference_stats(
         images, out, protocol=protocol, batch_size=batch_size, device=device, workers=workers,

@@ -54,6 +54,11 @@ def generate(
     ),
     variant: str | None = typer.Option(None, "--variant", help="Weights variant, e.g. fp16."),
     offline: bool = typer.Option(False, "--offline", help="Use only locally cached models."),
+    restart: bool = typer.Option(
+        False,
+        "--restart",
+        help="Delete the images listed in OUT's generation.jsonl and start again.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Generate a suite's images (resumable): OUT/STYLE/NNNNN.png plus generation.jsonl/.json."""
@@ -79,9 +84,11 @@ def generate(
         offline=True if offline else None,
         revision=revision,
         variant=variant,
+        restart=restart,
     )
+    replaced = f" ({result.replaced} changed images made again)" if result.replaced else ""
     typer.echo(
-        f"{result.generated} generated, {result.skipped} already present, "
+        f"{result.generated} generated{replaced}, {result.skipped} already present, "
         f"{result.planned} planned in {result.out_dir} ({result.seconds:.1f} s)",
         err=True,
     )

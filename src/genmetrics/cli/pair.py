@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from genmetrics.cli.common import echo
+from genmetrics.cli.common import echo, warn_lines
 
 app = typer.Typer()
 
@@ -37,7 +37,7 @@ def pair_command(
     """Paired full-reference similarity; JSON: {"metrics": {name: {value, std, n}}, "per_image": [...]}."""
     from genmetrics.comparison.render import fmt as fmt_num
     from genmetrics.comparison.render import render_json
-    from genmetrics.comparison.similarity import pair_similarity, single_pair
+    from genmetrics.comparison.similarity import pair_similarity, single_pair, undefined_warnings
     from genmetrics.sources.items import is_image_name, items_from
 
     items_a, items_b = items_from(a), items_from(b)
@@ -46,6 +46,7 @@ def pair_command(
         items_a, items_b = [item_a], [item_b]
     result = pair_similarity(items_a, items_b, metrics, allow_missing, names=(a, b))
     summary = result.summary()
+    warn_lines(undefined_warnings(result))
     if fmt is PairFormat.json:
         doc = {
             "metrics": summary,

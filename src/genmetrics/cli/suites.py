@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import typer
 
+from genmetrics.atomic import atomic_write_text, check_output_file
 from genmetrics.errors import UserError
 from genmetrics.suites import FORMATS, export_text, list_suites, load_suite, suite_description
 
@@ -26,18 +25,6 @@ def list_command() -> None:
             typer.echo(f"\t{description}")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @app.command("export")
 def export_command(
     name: str = typer.Argument(..., help="Built-in suite name or prompt file."),
@@ -47,9 +34,11 @@ def export_command(
     """Export a suite with fields id, style, index, prompt."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; use --format {' or '.join(FORMATS)}")
+    if out is not None:
+        check_output_file(out)
     text = export_text(load_suite(name), fmt)
     if out is None:
         typer.echo(text, nl=False)
     else:
-        _write_atomic(out, text)
+        atomic_write_text(out, text)
         typer.echo(f"wrote {out}", err=True)

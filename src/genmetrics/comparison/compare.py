@@ -5,8 +5,12 @@ backbones are built once and shared by all folders). Per metric there is one per
 row per folder (baseline first); per-image metrics also get, for each variant, the paired
 per-prompt difference against the baseline (matched by prompt id and sample) with its
 bootstrap CI, p-values and verdict under the metric's margin. Set-level metrics get the plain
-difference of values (no per-item pairing exists). Optional paired image similarity (PSNR,
-SSIM, MS-SSIM) compares each variant image with the baseline image of the same id.
+difference of values (no per-item pairing exists); their Average is the mean of the style
+values (see :mod:`genmetrics.comparison.tables`), so its difference is the mean of the style
+differences. Optional paired image similarity (PSNR, SSIM, MS-SSIM) compares each variant
+image with the baseline image of the same id. Options that have no effect for the metrics
+asked (``--margin`` with only set-level metrics…) are errors, see
+:mod:`genmetrics.comparison.options`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genmetrics.backbones.registry import Backbone
-from genmetrics.comparison.benchmark import tables_of
+from genmetrics.comparison.benchmark import DEFAULT_N_CHUNKS, tables_of
+from genmetrics.comparison.options import check_unused_options
 from genmetrics.comparison.paired import PairedComparison, paired_comparison, paired_to_dict
 from genmetrics.comparison.scores import default_style
 from genmetrics.comparison.scoring import ScoredSet, prepare_backbones, score_set
@@ -86,7 +91,8 @@ class CompareReport:
     margins: dict[str, float]
     similarity: dict[str, PairSimilarity] = field(default_factory=dict)
     similarity_metrics: list[str] = field(default_factory=list)
-    n_chunks: int = 10
+    n_chunks: int | None = DEFAULT_N_CHUNKS
+    """None when no metric is per-image (set-level metrics have no chunks)."""
     seed: int = 0
     suite: str | None = None
 
@@ -122,9 +128,16 @@ class CompareReport:
             entry: dict[str, Any] = {
                 "per_image": m in self.paired,
                 "higher_is_better": self.higher_is_better(m),
-                "margin": self.margins.get(m, 0.0),
+                "margin": self.margins.get(m, 0.0) if m in self.paired else None,
                 "table": {n: [c.to_dict() for c in t.cells] for n, t in self.tables[m].items()},
             }
+            pooled = {
+                n: t.all_images.to_dict()
+                for n, t in self.tables[m].items()
+                if t.all_images is not None
+            }
+            if pooled:
+                entry["all_images"] = pooled
             if m in self.paired:
                 entry["paired"] = {
                     v: {
@@ -178,13 +191,17 @@ def run_compare(
     margins: str | Mapping[str, float] | None = None,
     similarity: str | Sequence[str] | None = None,
     allow_missing: bool = False,
-    n_chunks: int = 10,
-    seed: int = 0,
+    n_chunks: int | None = None,
+    seed: int | None = None,
     reference: Any = None,
     backbones: dict[str, Backbone] | None = None,
     **evaluate_kwargs: Any,
 ) -> CompareReport:
-    """Compare each of ``variants`` with ``baseline`` (see module docstring)."""
+    """Compare each of ``variants`` with ``baseline`` (see module docstring).
+
+    ``n_chunks`` (default 10), ``seed`` (default 0) and ``margin`` are None when not given;
+    an option given that has no effect for ``metrics`` is an error.
+    """
     if not variants:
         raise UserError("compare needs a baseline folder and at least one variant folder")
     sources = [baseline, *variants]
@@ -207,8 +224,21 @@ def run_compare(
             raise UserError(f"--margin must be a finite number >= 0, got {margin}")
         per_metric_margin = {m: per_metric_margin.get(m, float(margin)) for m in wanted}
     sim_metrics = parse_similarity(similarity) if similarity else []
-    if int(n_chunks) < 1:
+    if n_chunks is not None and int(n_chunks) < 1:
         raise UserError(f"--n-chunks must be at least 1, got {n_chunks}")
+    options = dict(
+        n_chunks=n_chunks,
+        seed=seed,
+        reference=reference,
+        allow_missing=allow_missing,
+        suite=suite,
+        margin=margin,
+        margins=list(parse_margins(margins, wanted)),
+        similarity=bool(sim_metrics),
+    )
+    check_unused_options("compare", wanted, **options)
+    chunks = DEFAULT_N_CHUNKS if n_chunks is None else int(n_chunks)
+    seed = 0 if seed is None else int(seed)
 
     instances = prepare_backbones(wanted, backbones, reference is not None, evaluate_kwargs)
     sets = [
@@ -226,9 +256,10 @@ def run_compare(
         for src, label in zip(sources, labels, strict=True)
     ]
     base = sets[0]
+    check_unused_options("compare", wanted, base.per_image, **options)
     tables: dict[str, dict[str, StyleTable]] = {m: {} for m in wanted}
     for label, scored in zip(labels, sets, strict=True):
-        for m, table in tables_of(scored, wanted, int(n_chunks), seed).items():
+        for m, table in tables_of(scored, wanted, chunks, seed).items():
             tables[m][label] = table
     paired: dict[str, dict[str, PairedComparison]] = {}
     for m in wanted:
@@ -264,7 +295,7 @@ def run_compare(
         per_metric_margin,
         sims,
         sim_metrics,
-        int(n_chunks),
+        chunks if base.per_image else None,
         seed,
         None if suite is None else os.fspath(suite),
     )

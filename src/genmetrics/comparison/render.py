@@ -3,7 +3,17 @@
 All renderers work from one list of :class:`Section` (title, header, rows of text) so the
 terminal and Markdown views show the same numbers. Cells read ``mean ± std`` (the HPS v2
 table layout, e.g. ``30.0700 ± 0.3887``). CSV is long format, one row per metric × set ×
-style. Non-finite numbers are written ``inf`` / ``-inf`` / ``nan`` (strings in JSON).
+style. Non-finite numbers are written ``inf`` / ``-inf`` / ``nan`` in text and CSV; in JSON
+they are ``null`` with a ``<key>_nonfinite`` reason beside them.
+
+Names and paths come from the user (styles, ``--names``, folders), so every text is escaped for
+its format (:mod:`genmetrics.results.escape`): CSV cells that a spreadsheet would run as a
+formula get a leading ``'``, Markdown cells, titles and captions render literally (no HTML, no
+column breaks), and the terminal table shows ``[...]`` as typed instead of as rich markup.
+
+The ``Average`` of a set-level metric (FID, KID, IS…) is the mean of its style values, like
+the HPS v2 paper's Average; its sections say so in a caption (the value on all images pooled
+is a different quantity, reported in JSON only, as ``all_images``).
 """
 
 from __future__ import annotations
@@ -17,10 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genmetrics.atomic import atomic_write_text
 from genmetrics.comparison.benchmark import BenchmarkReport
 from genmetrics.comparison.compare import CompareReport
 from genmetrics.comparison.tables import AVERAGE, Cell
-from genmetrics.results.io import atomic_write, write_json
+from genmetrics.results.escape import csv_cell, markdown_cell
+from genmetrics.results.io import output_folder, write_json, write_table
+from genmetrics.results.numbers import format_number
+from genmetrics.results.numbers import jsonable as to_jsonable
 
 __all__ = [
     "COMPARE_CSV_COLUMNS",
@@ -67,6 +81,14 @@ BENCHMARK_CSV_COLUMNS = (
 )
 
 
+SET_LEVEL_NOTE = (
+    "set-level metric: each style's value is computed on that style's images; Average = mean "
+    "of the style values (as in the HPS v2 paper), not the value on all images pooled (in the "
+    "JSON as all_images)"
+)
+PER_IMAGE_NOTE = "Average = mean of all prompt scores of all styles"
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -76,17 +98,8 @@ class Section:
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
-    if x is None:
-        return ""
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    ax = abs(x)
-    if ax != 0 and (ax < 10 ** -(digits - 1) or ax >= 1e6):
-        return f"{x:.{digits - 1}e}"
-    return f"{x:.{digits}f}"
+    """The one text formatter (:func:`genmetrics.results.numbers.format_number`)."""
+    return format_number(x, digits)
 
 
 def cell_text(cell: Cell) -> str:
@@ -131,7 +144,7 @@ def benchmark_sections(report: BenchmarkReport) -> list[Section]:
                     c.style,
                     cell_text(c),
                     ci_text(c.ci_low, c.ci_high),
-                    str(c.n_prompts) if c.method != "set" else "",
+                    str(c.n_prompts) if c.method not in ("set", "styles-mean") else "",
                     str(c.n_images),
                     str(miss) if cov is not None else "",
                 ]
@@ -143,12 +156,13 @@ def benchmark_sections(report: BenchmarkReport) -> list[Section]:
             if per_image
             else "set-level metric computed on each style's images (± its own std)"
         )
+        footnote = PER_IMAGE_NOTE if per_image else SET_LEVEL_NOTE
         sections.append(
             Section(
                 f"{metric} — {note}",
                 ["style", "mean ± std", "95% CI", "prompts", "images", "missing"],
                 rows,
-                caption,
+                f"{caption}. {footnote}",
             )
         )
     return sections
@@ -190,7 +204,14 @@ def compare_sections(report: CompareReport) -> list[Section]:
             [name, *(cell_text(report.tables[metric][name].cell(s)) for s in styles)]
             for name in report.names
         ]
-        sections.append(Section(f"{metric} {arrow}", ["", *styles], rows))
+        per_image = metric in report.paired
+        note = (
+            f"mean of {report.n_chunks} chunk means ± population std of chunk means; "
+            + PER_IMAGE_NOTE
+            if per_image
+            else SET_LEVEL_NOTE
+        )
+        sections.append(Section(f"{metric} {arrow}", ["", *styles], rows, note))
         if metric in report.paired:
             prow = []
             for variant, pc in report.paired[metric].items():
@@ -291,29 +312,32 @@ def compare_csv_rows(report: CompareReport) -> list[dict[str, Any]]:
 
 
 def render_markdown(sections: Sequence[Section], title: str = "") -> str:
-    lines = [f"# {title}", ""] if title else []
+    """Markdown of ``sections``; every text is escaped with :func:`markdown_cell`."""
+    md = markdown_cell
+    lines = [f"# {md(title)}", ""] if title else []
     for sec in sections:
-        lines += [f"## {sec.title}", ""]
-        lines.append("| " + " | ".join(h or " " for h in sec.header) + " |")
+        lines += [f"## {md(sec.title)}", ""]
+        lines.append("| " + " | ".join(md(h) if h else " " for h in sec.header) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(sec.header) - 1)) + "|")
-        lines += ["| " + " | ".join(r) + " |" for r in sec.rows]
+        lines += ["| " + " | ".join(md(c) for c in r) + " |" for r in sec.rows]
         if sec.caption:
-            lines += ["", f"_{sec.caption}_"]
+            lines += ["", f"_{md(sec.caption)}_"]
         lines.append("")
     return "\n".join(lines)
 
 
 def print_sections(sections: Sequence[Section]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     for sec in sections:
-        table = Table(title=sec.title, caption=sec.caption or None)
+        table = Table(title=escape(sec.title), caption=escape(sec.caption) if sec.caption else None)
         for i, h in enumerate(sec.header):
-            table.add_column(h, justify="left" if i == 0 else "right")
+            table.add_column(escape(h), justify="left" if i == 0 else "right")
         for r in sec.rows:
-            table.add_row(*r)
+            table.add_row(*(escape(c) for c in r))
         console.print(table)
 
 
@@ -322,7 +346,7 @@ def _csv_value(v: Any) -> Any:
         return ""
     if isinstance(v, float):
         return fmt_full(v)
-    return v
+    return csv_cell(v)
 
 
 def fmt_full(x: float) -> str:
@@ -343,16 +367,9 @@ def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def jsonable(obj: Any) -> Any:
-    """Plain JSON types; non-finite floats become ``"inf"``, ``"-inf"`` or ``"nan"``."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return fmt_full(obj)
-    return obj
+    """Plain JSON types by the one JSON policy (:func:`genmetrics.results.numbers.jsonable`):
+    a non-finite number is ``null`` with a ``<key>_nonfinite`` reason beside it."""
+    return to_jsonable(obj)
 
 
 def render_json(doc: dict[str, Any]) -> str:
@@ -360,20 +377,23 @@ def render_json(doc: dict[str, Any]) -> str:
 
 
 def write_report(
-    out_dir: str | Path, stem: str, doc: dict[str, Any], csv_text: str, markdown: str
+    out_dir: str | Path,
+    stem: str,
+    doc: dict[str, Any],
+    csv_text: str,
+    markdown: str,
+    per_image: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Path]:
-    """Write ``STEM.json``, ``STEM.csv`` and ``STEM.md`` under ``out_dir``, each atomically."""
+    """Write ``STEM.json``, ``STEM.csv``, ``STEM.md`` (and ``per_image.csv`` when rows are
+    given) under ``out_dir`` as one set, renamed into place whole (:func:`output_folder`)."""
     out = Path(out_dir)
-
-    def text_writer(text: str):
-        def write(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-
-        return write
-
-    return {
-        "json": write_json(out / f"{stem}.json", jsonable(doc)),
-        "csv": atomic_write(out / f"{stem}.csv", text_writer(csv_text)),
-        "markdown": atomic_write(out / f"{stem}.md", text_writer(markdown)),
-    }
+    names = {"json": f"{stem}.json", "csv": f"{stem}.csv", "markdown": f"{stem}.md"}
+    if per_image:
+        names["per_image"] = "per_image.csv"
+    with output_folder(out) as tmp:
+        write_json(tmp / names["json"], jsonable(doc))
+        atomic_write_text(tmp / names["csv"], csv_text)
+        atomic_write_text(tmp / names["markdown"], markdown)
+        if per_image:
+            write_table(tmp / names["per_image"], list(per_image))
+    return {key: out / name for key, name in names.items()}

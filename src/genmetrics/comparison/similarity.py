@@ -66,16 +66,38 @@ class PairSimilarity:
 
 
 def summarize(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
-    """``{"value": mean, "std": sample std (ddof=1, None for n < 2), "n": n}``.
+    """``{"value": mean, "std": sample std (ddof=1, None for n < 2), "n": n, "n_undefined"}``.
 
-    A mean involving ``inf`` (identical images under PSNR) is ``inf`` and its std is ``None``.
+    Policy for undefined pairs: a NaN (MS-SSIM of strongly anti-correlated images, whose
+    contrast-structure term is negative) stays in the per-pair rows, is left out of the mean
+    and std, and is counted in ``n_undefined``, with a warning. A mean involving ``inf``
+    (identical images under PSNR) is ``inf`` and its std is ``None``.
     """
     arr = np.asarray(values, dtype=np.float64)
+    undefined = int(np.isnan(arr).sum())
+    arr = arr[~np.isnan(arr)]
+    out: dict[str, Any] = {"value": float("nan"), "std": None, "n": int(arr.size)}
+    if undefined:
+        out["n_undefined"] = undefined
     if arr.size == 0:
-        return {"value": float("nan"), "std": None, "n": 0}
-    mean = float(arr.mean())
-    std = float(arr.std(ddof=1)) if arr.size > 1 and np.isfinite(arr).all() else None
-    return {"value": mean, "std": std, "n": int(arr.size)}
+        return out
+    out["value"] = float(arr.mean())
+    out["std"] = float(arr.std(ddof=1)) if arr.size > 1 and np.isfinite(arr).all() else None
+    return out
+
+
+def undefined_warnings(result: PairSimilarity) -> list[str]:
+    """One line per metric with undefined pairs, naming the first of them."""
+    out = []
+    for metric in result.metrics:
+        bad = [r for r in result.rows if isinstance(r[metric], float) and np.isnan(r[metric])]
+        if bad:
+            out.append(
+                f"{metric} is undefined for {len(bad)} pair(s) (first: {bad[0]['a']} vs "
+                f"{bad[0]['b']}: strongly anti-correlated images); they are left out of the "
+                "mean and counted as n_undefined"
+            )
+    return out
 
 
 def match_items(

@@ -16,6 +16,11 @@ before chunking.
 
 A set-level metric (IS, FID…) has no per-image scores: its per-style cell is the metric
 computed on that style's images (its own std/CI when it has one) — see :func:`set_level_cell`.
+Its ``Average`` is what the header says, the mean of the per-style values (as the HPS v2
+paper's Average of the style columns; method ``"styles-mean"``, no std or CI), left empty
+(``nan``, shown ``—``) when a style has no value. The metric computed on all images pooled is
+a different quantity (one FID over 3200 images is not the mean of four FIDs over 800): it is
+kept apart as :attr:`StyleTable.all_images` and reported only in JSON, under ``all_images``.
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ class Cell:
     """One style (or ``Average``) of one metric.
 
     ``method`` says how ``std`` was obtained: ``"chunks"`` (HPS v2 protocol), ``"none"``
-    (the Average row), or ``"set"`` (a set-level metric's own spread, possibly absent).
+    (the Average row of a per-image metric), ``"set"`` (a set-level metric's own spread,
+    possibly absent) or ``"styles-mean"`` (a set-level metric's Average: the mean of the
+    style values, no spread).
     """
 
     style: str
@@ -67,11 +74,16 @@ class Cell:
 
 @dataclass(frozen=True)
 class StyleTable:
-    """Cells of one metric: the styles in order, then ``Average``."""
+    """Cells of one metric: the styles in order, then ``Average``.
+
+    ``all_images`` (set-level metrics only) is the metric on all images pooled, which is not
+    the ``Average`` (the mean of the style values).
+    """
 
     metric: str
     cells: tuple[Cell, ...]
     n_chunks: int
+    all_images: Cell | None = None
 
     def cell(self, style: str) -> Cell:
         for c in self.cells:
@@ -179,7 +191,17 @@ def set_level_table(
     n_overall: int,
     n_chunks: int,
 ) -> StyleTable:
-    """Table of a set-level metric: one cell per style, ``Average`` = the whole set's value."""
+    """Table of a set-level metric: one cell per style, ``Average`` = the mean of the style
+    values (``nan`` when a style has none); ``overall`` (all images pooled) → ``all_images``."""
     cells = [set_level_cell(s, v, n) for s, (v, n) in per_style.items()]
-    cells.append(set_level_cell(AVERAGE, overall, n_overall))
-    return StyleTable(metric, tuple(cells), n_chunks)
+    values = [c.mean for c in cells]
+    n_images = sum(c.n_images for c in cells)
+    if cells and all(c.n_images > 0 and not np.isnan(c.mean) for c in cells):
+        average = Cell(
+            AVERAGE, float(np.mean(values)), None, None, None, 0, n_images, "styles-mean"
+        )
+    else:
+        average = _empty(AVERAGE, "styles-mean")
+    cells.append(average)
+    pooled = set_level_cell("all images", overall, n_overall)
+    return StyleTable(metric, tuple(cells), n_chunks, pooled)

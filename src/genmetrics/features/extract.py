@@ -7,10 +7,12 @@ statistics (``form="gaussian"``, for FID) so memory does not grow with N.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,7 +23,7 @@ from genmetrics.backbones.registry import Backbone, TextBackbone
 from genmetrics.errors import ImageDecodeError, UserError
 from genmetrics.features.cache import FeatureCache
 from genmetrics.metrics.functional.gaussian import GaussianStats
-from genmetrics.sources.decode import decode_image
+from genmetrics.sources.decode import DECODE_REVISION, load_rgb, open_image
 from genmetrics.sources.items import ImageItem, content_hash
 
 
@@ -59,12 +61,63 @@ class ExtractedFeatures:
 
 ProgressFn = Callable[[int], None]
 
+KEEP_BLOB_BYTES = 8 << 20
+"""Encoded files up to this size are kept between hashing and decoding (read once); larger
+ones are hashed as a stream and read again only if they must be decoded."""
+DECODE_BUDGET_PIXELS = 48_000_000
+"""Decoded pixels held at once by all decode threads together (≈ 144 MB as uint8, plus the
+resize's float copies). An image larger than this is decoded alone."""
+
+
+class PixelBudget:
+    """A counting gate on decoded pixels, so memory is bounded by the batch and the budget,
+    never by how large the images are or how many threads decode them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        amount = max(1, min(int(pixels), self.limit))
+        with self._cond:
+            self._cond.wait_for(lambda: self._used + amount <= self.limit)
+            self._used += amount
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= amount
+                self._cond.notify_all()
+
 
 def _read(item: ImageItem) -> tuple[bytes | np.ndarray | None, str | None]:
     try:
         return item.read(), None
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError) as exc:
         return None, f"cannot read file ({exc})"
+
+
+def _hash_item(item: ImageItem) -> tuple[bytes | np.ndarray | None, str | None, str | None]:
+    """(blob kept for decoding or None, content hash, error)."""
+    if item.file is not None:
+        try:
+            size = os.path.getsize(item.file)
+            if size > KEEP_BLOB_BYTES:  # hash as a stream; read again only to decode
+                h = hashlib.sha256()
+                with open(item.file, "rb") as f:
+                    while block := f.read(1 << 20):
+                        h.update(block)
+                return None, h.hexdigest(), None
+        except OSError as exc:
+            return None, None, f"cannot read file ({exc.strerror or exc})"
+    blob, err = _read(item)
+    if err is not None:
+        return None, None, err
+    digest = content_hash(blob)  # type: ignore[arg-type]
+    keep = isinstance(blob, np.ndarray) or len(blob) <= KEEP_BLOB_BYTES  # type: ignore[arg-type]
+    return (blob if keep else None), digest, None
 
 
 def _default_workers() -> int:
@@ -83,7 +136,12 @@ def extract_features(
     progress: ProgressFn | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> ExtractedFeatures:
-    """Run the requested backbones over ``items`` in one pass (see module docstring)."""
+    """Run the requested backbones over ``items`` in one pass (see module docstring).
+
+    Memory is bounded by the chunk of preprocessed inputs (a few batches) and the decode
+    budget: each image is decoded and preprocessed for every backbone that needs it in one
+    step, and only the small network inputs are kept.
+    """
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     needed = sorted({r.backbone for r in requests})
     result = ExtractedFeatures(
@@ -96,11 +154,14 @@ def extract_features(
         else:
             result.gaussians.setdefault((r.backbone, r.output), GaussianStats())
     chunk = max(4 * batch_size, 64)
+    budget = PixelBudget(DECODE_BUDGET_PIXELS)
     with ThreadPoolExecutor(max_workers=workers or _default_workers()) as pool:
         for start in range(0, len(items), chunk):
             part = list(items[start : start + chunk])
             keep = _hash_chunk(part, cache, pool, result, strict, warn)
-            feats = _features_for(keep, backbones, needed, cache, batch_size, pool, result, strict, warn)
+            feats = _features_for(
+                keep, backbones, needed, cache, batch_size, pool, budget, result, strict, warn
+            )
             ok = [k for k in keep if k[2] in feats]
             for item, _, digest in ok:
                 result.ids.append(item.id)
@@ -118,41 +179,42 @@ def extract_features(
     return result
 
 
-def _stat(path: str) -> tuple[int, int] | None:
+def _stat(path: str) -> tuple[int, ...] | None:
+    """What identifies an unchanged file: size, mtime, inode and ctime (a file replaced by
+    another of the same size and mtime still gets a new inode or ctime)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_size, st.st_mtime_ns
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
 
 
 def _hash_chunk(part, cache, pool, result, strict, warn) -> list[tuple[ImageItem, bytes | np.ndarray | None, str]]:
-    """Content hash of each item. Files unchanged since the cache last hashed them (same
-    size and mtime) are not read here; everything else is read once and hashed."""
+    """Content hash of each item. Files unchanged since the cache last hashed them are not
+    read here; everything else is read (or streamed) once and hashed."""
     known: dict[str, str] = {}
-    stats: dict[str, tuple[int, int]] = {}
+    stats: dict[str, tuple[int, ...]] = {}
     if cache is not None:
         for item in part:
             st = _stat(item.file) if item.file else None
             if st is not None:
-                stats[item.file] = st  # type: ignore[index]
+                stats[item.location] = st
         known = cache.known_hashes(stats) if stats else {}
-    todo = [item for item in part if not (item.file and item.file in known)]
-    blobs = dict(zip((i.location for i in todo), pool.map(_read, todo), strict=True))
+    todo = [item for item in part if item.location not in known]
+    hashed = dict(zip((i.location for i in todo), pool.map(_hash_item, todo), strict=True))
     keep: list[tuple[ImageItem, bytes | np.ndarray | None, str]] = []
-    fresh: list[tuple[str, int, int, str]] = []
+    fresh: list[tuple[str, tuple[int, ...], str]] = []
     for item in part:
-        if item.file and item.file in known:
-            keep.append((item, None, known[item.file]))
+        if item.location in known:
+            keep.append((item, None, known[item.location]))
             continue
-        blob, err = blobs[item.location]
-        if err is not None:
-            _skip(result, item.location, err, strict, warn)
+        blob, digest, err = hashed[item.location]
+        if err is not None or digest is None:
+            _skip(result, item.location, err or "cannot read file", strict, warn)
             continue
-        digest = content_hash(blob)  # type: ignore[arg-type]
         keep.append((item, blob, digest))
-        if item.file and item.file in stats:
-            fresh.append((item.file, *stats[item.file], digest))
+        if item.location in stats:
+            fresh.append((item.location, stats[item.location], digest))
     if cache is not None:
         cache.remember_hashes(fresh)
     return keep
@@ -165,51 +227,66 @@ def _skip(result: ExtractedFeatures, where: str, reason: str, strict: bool, warn
     warn(f"skipped {where}: {reason}")
 
 
+def _prepare(
+    item: ImageItem, blob, bbs: list[tuple[str, Backbone]], budget: PixelBudget
+) -> dict[str, np.ndarray]:
+    """Decode one image and preprocess it for each backbone in ``bbs``, holding the
+    full-resolution pixels only inside the decode budget."""
+    if blob is None:  # not kept after hashing (unchanged file, or a large one): read it now
+        blob, err = _read(item)
+        if err is not None:
+            raise ImageDecodeError(item.location, err)
+    try:
+        if isinstance(blob, np.ndarray):
+            with budget.hold(blob.shape[0] * blob.shape[1]):
+                return {name: bb.preprocess(blob) for name, bb in bbs}
+        with open_image(blob, item.location) as img:
+            del blob
+            with budget.hold(img.width * img.height):
+                pixels = load_rgb(img, item.location)
+                return {name: bb.preprocess(pixels) for name, bb in bbs}
+    except MemoryError:
+        raise ImageDecodeError(item.location, "out of memory while decoding or resizing") from None
+
+
 def _features_for(
-    keep, backbones, needed, cache, batch_size, pool, result, strict, warn
+    keep, backbones, needed, cache, batch_size, pool, budget, result, strict, warn
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """{content hash: {backbone: {output: vector}}} for every decodable image of the chunk."""
     hashes = [d for _, _, d in keep]
     have: dict[str, dict[str, dict[str, np.ndarray]]] = {d: {} for d in hashes}
-    missing: dict[str, list[int]] = {}
+    missing: dict[int, list[tuple[str, Backbone]]] = {}
     for bname in needed:
         bb = backbones[bname]
-        cached = cache.get_many(bb.key, hashes, bb.outputs) if cache is not None else {}
+        cached = cache.get_many(cache_key(bb), hashes, bb.outputs) if cache is not None else {}
         for i, d in enumerate(hashes):
             if d in cached:
                 have[d][bname] = cached[d]
                 result.cache_hits[bname] += 1
             else:
-                missing.setdefault(bname, []).append(i)
-    to_decode = sorted({i for idx in missing.values() for i in idx})
-    decoded: dict[int, np.ndarray] = {}
+                missing.setdefault(i, []).append((bname, bb))
+    inputs: dict[int, dict[str, np.ndarray]] = {}
     bad: set[str] = set()
-    if to_decode:
 
-        def dec(i: int):
-            item, blob, _ = keep[i]
-            if blob is None:  # hash known from an unchanged file: read it only now
-                blob, err = _read(item)
-                if err is not None:
-                    return i, None, err
-            try:
-                return i, decode_image(blob, item.location), None
-            except ImageDecodeError as exc:
-                return i, None, exc.reason
+    def prepare(i: int):
+        item, blob, _ = keep[i]
+        try:
+            return i, _prepare(item, blob, missing[i], budget), None
+        except ImageDecodeError as exc:
+            return i, None, exc.reason
 
-        for i, img, err in pool.map(dec, to_decode):
-            if err is not None:
-                _skip(result, keep[i][0].location, err, strict, warn)
-                bad.add(hashes[i])
-            else:
-                decoded[i] = img
-    for bname, idx in missing.items():
+    for i, prepared, err in pool.map(prepare, sorted(missing)):
+        if err is not None:
+            _skip(result, keep[i][0].location, err, strict, warn)
+            bad.add(hashes[i])
+        else:
+            inputs[i] = prepared
+    for bname in needed:
         bb: Backbone = backbones[bname]
-        idx = [i for i in idx if i in decoded]
+        idx = [i for i in sorted(inputs) if bname in inputs[i]]
         for s in range(0, len(idx), batch_size):
             sub = idx[s : s + batch_size]
-            inputs = list(pool.map(lambda i, bb=bb: bb.preprocess(decoded[i]), sub))
-            out = bb.forward(np.stack(inputs))
+            out = bb.forward(np.stack([inputs[i].pop(bname) for i in sub]))
             result.forwards[bname] += len(sub)
             fresh: list[tuple[str, dict[str, np.ndarray]]] = []
             for j, i in enumerate(sub):
@@ -217,8 +294,14 @@ def _features_for(
                 have[hashes[i]][bname] = vecs
                 fresh.append((hashes[i], vecs))
             if cache is not None:  # every finished batch is kept: an interrupted run resumes
-                cache.put_many(bb.key, fresh)
+                cache.put_many(cache_key(bb), fresh)
     return {d: v for d, v in have.items() if d not in bad and len(v) == len(needed)}
+
+
+def cache_key(backbone: Backbone) -> str:
+    """The cache identity of a backbone's image features: its own key (weights, protocol,
+    dtype) and the decode revision (pixels of the same file under this decode policy)."""
+    return f"{backbone.key}|decode-r{DECODE_REVISION}"
 
 
 def text_hash(text: str) -> str:

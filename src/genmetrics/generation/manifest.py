@@ -1,25 +1,28 @@
 """The run's files: ``generation.jsonl`` (one record per image) and ``generation.json``
 (settings). Both are replaced atomically (temporary file then ``os.replace``); during a run
 records are appended after each batch, and a torn last line (killed process) is ignored on
-reading. The manifest is rebuilt from the images present at the start and end of each run."""
+reading. A record is written only when an image is made, with the sha256 and size of its PNG,
+just before the PNG is renamed into place (a killed run leaves listed images that are missing,
+which are made again, never images that are not listed). At the start and end of each run the
+manifest keeps the records whose image file exists."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from genmetrics.atomic import atomic_write_text
 from genmetrics.errors import UserError
 
 # Settings that decide the pixels: resuming into a folder made with other values is refused.
 IDENTITY_KEYS = (
-    ("pipeline", "id"),
-    ("pipeline", "commit_hash"),
-    ("pipeline", "model_index_sha256"),
+    ("pipeline", "fingerprint"),
+    ("pipeline", "variant"),
     ("pipeline", "class"),
+    ("pipeline", "scheduler"),
     ("suite", "name"),
     ("suite", "source_sha256"),
     ("sampling", "steps"),
@@ -30,23 +33,20 @@ IDENTITY_KEYS = (
     ("dtype",),
     ("generator_device",),
     ("seed", "base"),
-    ("hook",),
+    ("seed", "policy"),
+    ("layout",),
+    ("hook", "function"),
+    ("hook", "source_sha256"),
 )
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_LABELS = {
+    ("pipeline", "fingerprint"): "the pipeline's weights and files",
+    ("hook", "source_sha256"): "the hook's source file",
+    ("hook", "function"): "the hook function",
+}
+FIX = (
+    "generate into a new --out folder, or pass --restart to delete the images this tool made "
+    "there and start again"
+)
 
 
 def read_records(path: Path) -> dict[str, dict[str, Any]]:
@@ -70,7 +70,7 @@ def _line(record: dict[str, Any]) -> str:
 
 
 def write_records(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    write_text_atomic(path, "".join(_line(r) for r in records))
+    atomic_write_text(path, "".join(_line(r) for r in records))
 
 
 def append_records(path: Path, records: Iterable[dict[str, Any]]) -> None:
@@ -89,14 +89,12 @@ def read_settings(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(
-            f"{path} is not valid JSON; delete it (and the images beside it) or use another --out"
-        ) from None
+        raise UserError(f"{path} is not valid JSON; {FIX}") from None
     return data if isinstance(data, dict) else None
 
 
 def write_settings(path: Path, settings: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
 
 
 def _get(settings: dict[str, Any], key: tuple[str, ...]) -> Any:
@@ -106,17 +104,26 @@ def _get(settings: dict[str, Any], key: tuple[str, ...]) -> Any:
     return value
 
 
+def _show(value: Any) -> str:
+    """A setting for a one-line message; long hashes are cut to 16 hex digits."""
+    if isinstance(value, str):
+        kind, sep, digest = value.rpartition(":")
+        if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+            return repr(f"{kind}{sep}{digest[:16]}…")
+    return repr(value)
+
+
 def check_resumable(out_dir: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
     """Refuse to add images to a folder whose existing images were made with other settings."""
     if old is None:
         return
-    diffs = [
-        f"{'.'.join(key)}: {_get(old, key)!r} there, {_get(new, key)!r} now"
-        for key in IDENTITY_KEYS
-        if _get(old, key) != _get(new, key)
-    ]
+    diffs = []
+    for key in IDENTITY_KEYS:
+        before, now = _get(old, key), _get(new, key)
+        if before != now:
+            label = f" ({_LABELS[key]})" if key in _LABELS else ""
+            diffs.append(f"{'.'.join(key)}{label}: {_show(before)} there, {_show(now)} now")
     if diffs:
         raise UserError(
-            f"{out_dir} already holds images made with other settings ({'; '.join(diffs)}); "
-            "use another output folder, or delete that folder to start again"
+            f"{out_dir} already holds images made with other settings ({'; '.join(diffs)}); {FIX}"
         )

@@ -1,8 +1,24 @@
-"""Loading a diffusers pipeline for generation, with its provenance (path, commit hash)."""
+"""Loading a diffusers pipeline for generation, with its provenance and a fingerprint.
+
+The fingerprint pins the weights that make the images, so that a resumed run cannot mix
+models:
+
+* a local pipeline folder: ``files-sha256:<hex>``, the sha256 over ``relative path, size,
+  sha256 of content`` of every file in it (weights included; names starting with ``.`` such as
+  ``.git`` or ``.cache`` are left out). Every byte is read once per process (per-file hashes are
+  cached in memory by path, size, mtime and inode): a few seconds per GB;
+* a Hugging Face model id: ``hub:<id>@<commit>``, the commit the revision resolved to (the
+  snapshot folder, resolved online by the Hub or offline from the local cache's refs);
+* a pipeline object given in Python: ``memory-sha256:<hex>`` over the weights of its torch
+  modules, the configs of its other components and their vocabularies (a copy to the CPU and
+  a hash of every weight, once per run);
+* anything else: ``unpinned:<name>``, and ``pinned`` is false in the run settings.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,7 +26,9 @@ from typing import Any
 
 import torch
 
+from genmetrics.devices import resolve_device as _resolve_device_name
 from genmetrics.errors import UserError
+from genmetrics.optional import require
 from genmetrics.weights.store import offline_mode
 
 DTYPES: dict[str, torch.dtype] = {
@@ -25,6 +43,7 @@ DTYPES: dict[str, torch.dtype] = {
 }
 DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
 SOURCE_ATTR = "_genmetrics_source"
+_FILE_HASHES: dict[tuple[str, int, int, int], str] = {}
 
 
 @dataclass(frozen=True)
@@ -36,22 +55,83 @@ class PipelineSource:
     revision: str | None = None
     commit_hash: str | None = None
     model_index_sha256: str | None = None
+    variant: str | None = None
+    fingerprint: str | None = None
+    files: int | None = None
+    bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file's content, cached by (path, size, mtime_ns, inode)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    digest = _FILE_HASHES.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+        digest = _FILE_HASHES[key] = h.hexdigest()
+    return digest
+
+
+def folder_fingerprint(folder: str | os.PathLike) -> tuple[str, int, int]:
+    """``(files-sha256:<hex>, number of files, bytes)`` of every file under ``folder``.
+
+    The digest covers ``relative path, size, content sha256`` per file, in path order;
+    symbolic links are followed and names starting with ``.`` are skipped.
+    """
+    root = Path(folder)
+    entries: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith("."):
+                path = Path(dirpath, name)
+                entries.append((path.relative_to(root).as_posix(), path))
+    h = hashlib.sha256()
+    total = 0
+    for rel, path in sorted(entries):
+        size = path.stat().st_size
+        total += size
+        h.update(f"{rel}\t{size}\t{_file_sha256(path)}\n".encode())
+    return f"files-sha256:{h.hexdigest()}", len(entries), total
+
+
+def memory_fingerprint(pipe: Any) -> str | None:
+    """``memory-sha256:<hex>`` of a pipeline object's components, None without components.
+
+    Torch modules contribute every state-dict tensor (name, dtype, shape, bytes), other
+    components their class, config and vocabulary.
+    """
+    components = getattr(pipe, "components", None)
+    if not isinstance(components, dict) or not components:
+        return None
+    h = hashlib.sha256()
+    for name in sorted(components):
+        comp = components[name]
+        h.update(f"component {name} {type(comp).__module__}.{type(comp).__qualname__}\n".encode())
+        if isinstance(comp, torch.nn.Module):
+            for key, tensor in comp.state_dict().items():
+                t = tensor.detach().to("cpu").contiguous().reshape(-1)
+                h.update(f"{key} {t.dtype} {tuple(tensor.shape)}\n".encode())
+                h.update(memoryview(t.view(torch.uint8).numpy()))
+            continue
+        config = getattr(comp, "config", None)
+        if isinstance(config, dict):
+            h.update(json.dumps(dict(config), sort_keys=True, default=str).encode())
+        get_vocab = getattr(comp, "get_vocab", None)
+        if callable(get_vocab):
+            h.update(json.dumps(get_vocab(), sort_keys=True, default=str).encode())
+    return f"memory-sha256:{h.hexdigest()}"
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/None -> cuda when available, else cpu; checks that cuda exists when asked."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("device cuda was asked for but CUDA is not available; use --device cpu")
-    return dev
+    """The checked torch device (see :func:`genmetrics.devices.resolve_device`)."""
+    return torch.device(_resolve_device_name(device))
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -108,14 +188,19 @@ def _locate(
                 f"pipeline folder {path} has no model_index.json; give a diffusers pipeline "
                 "folder (written by pipe.save_pretrained()) or a Hugging Face model id"
             )
+        fingerprint, files, size = folder_fingerprint(path)
         return path, PipelineSource(
             name=name,
             path=str(path.resolve()),
             model_index_sha256=_sha256_or_none(path / "model_index.json"),
+            variant=variant,
+            fingerprint=fingerprint,
+            files=files,
+            bytes=size,
         )
     if _looks_like_path(name):
         raise UserError(f"pipeline folder {name} does not exist; check the path")
-    from diffusers import DiffusionPipeline
+    DiffusionPipeline = require("diffusers", "generate").DiffusionPipeline
 
     try:
         folder = Path(
@@ -127,12 +212,20 @@ def _locate(
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _missing_model(name, offline, first_line) from None
     commit = folder.name if folder.parent.name == "snapshots" else None
+    if commit is not None:  # files of a commit never change: the commit pins them
+        fingerprint, files, size = f"hub:{name}@{commit}", None, None
+    else:
+        fingerprint, files, size = folder_fingerprint(folder)
     return folder, PipelineSource(
         name=name,
         path=str(folder),
         revision=revision,
         commit_hash=commit,
         model_index_sha256=_sha256_or_none(folder / "model_index.json"),
+        variant=variant,
+        fingerprint=fingerprint,
+        files=files,
+        bytes=size,
     )
 
 
@@ -161,7 +254,7 @@ def load_pipeline(
     names it and says how to fetch it. The pipeline's provenance is kept as a
     :class:`PipelineSource` (see :func:`pipeline_source`).
     """
-    from diffusers import DiffusionPipeline
+    DiffusionPipeline = require("diffusers", "generate").DiffusionPipeline
 
     name = os.fspath(model_id_or_path)
     offline = offline_mode(offline)

@@ -7,20 +7,30 @@ the run settings ``OUT/generation.json``. Every image has its own seed
 subsets do not change the initial noise of an image (batched network passes may still differ
 from unbatched ones in the last bit, which can move a pixel by one level).
 
-Runs resume: an image whose PNG exists is skipped. PNGs are written to a temporary file and
-renamed, so a killed run loses at most the batch in flight. Resuming with settings that change
-the pixels (model, steps, guidance, size, dtype, seed, hook...) is refused. Do not run two
-generations into the same folder at the same time.
+Runs resume. An image counts as done only when ``generation.jsonl`` lists it with the sha256
+of its PNG and the file still has that hash (every listed image of the selection is re-hashed
+on resume: about a second per GB of PNGs); a listed image that is missing or changed is made
+again. PNGs are written to a temporary file and renamed, so a killed run loses at most the
+batch in flight. Resuming with settings that change the pixels is refused, naming each
+setting and both values: the pipeline's fingerprint (:mod:`genmetrics.generation.pipeline`),
+the hook's source (:func:`genmetrics.generation.hooks.hook_fingerprint`), dtype, scheduler,
+steps, guidance, size, suite, seeds and seed policy. An output folder holding images that this
+tool did not make (not listed in its ``generation.jsonl``) is refused: they are never skipped,
+overwritten or recorded. ``restart=True`` (``--restart``) deletes the images listed in the
+folder's manifest and the run files, then starts again. Do not run two generations into the
+same folder at the same time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import io
 import os
 import platform
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -30,8 +40,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genmetrics.atomic import atomic_write_bytes, sweep_leftovers
 from genmetrics.errors import GenMetricsError, UserError
-from genmetrics.generation.hooks import Hook, apply_hook, hook_name
+from genmetrics.generation.hooks import Hook, apply_hook, hook_fingerprint
 from genmetrics.generation.layout import (
     LAYOUT,
     MANIFEST_NAME,
@@ -40,6 +51,7 @@ from genmetrics.generation.layout import (
     image_relpath,
 )
 from genmetrics.generation.manifest import (
+    FIX,
     append_records,
     check_resumable,
     read_records,
@@ -50,6 +62,7 @@ from genmetrics.generation.manifest import (
 from genmetrics.generation.pipeline import (
     dtype_name,
     load_pipeline,
+    memory_fingerprint,
     pipeline_device,
     pipeline_dtype,
     pipeline_source,
@@ -57,9 +70,10 @@ from genmetrics.generation.pipeline import (
     resolve_dtype,
 )
 from genmetrics.generation.seeds import SEED_POLICY, image_seed
+from genmetrics.sources.items import is_image_name
 from genmetrics.suites import PromptItem, PromptSuite, load_suite
 
-_RECORD_KEYS = ("id", "image", "prompt_id", "style", "index", "prompt", "sample", "seed")
+_UNPINNED = "nothing pins these weights: a resume cannot tell whether they changed"
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,8 @@ class GenerationResult:
     seconds: float
     manifest_path: Path
     settings_path: Path
+    replaced: int = 0
+    """Listed images whose file had changed, made again."""
 
 
 @dataclass(frozen=True)
@@ -171,44 +187,105 @@ def _to_pil(image: Any) -> Image.Image:
     return Image.fromarray(array)
 
 
-def _save_png_atomic(path: Path, image: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _encode_png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    _to_pil(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _is_done(out_dir: Path, job: _Job, record: dict[str, Any] | None) -> bool:
+    """True when ``record`` lists this job's image and the file still has the listed hash."""
+    if record is None or any(record.get(k) != v for k, v in job.record().items()):
+        return False
+    digest, size = record.get("sha256"), record.get("bytes")
+    path = out_dir / job.relpath
     try:
-        with open(tmp, "wb") as f:
-            _to_pil(image).save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        actual = path.stat().st_size
+    except OSError:
+        return False
+    return isinstance(digest, str) and actual == size and _sha256(path) == digest
 
 
-def _remove_stale_temps(out_dir: Path, jobs: Sequence[_Job]) -> None:
-    for style in dict.fromkeys(job.item.style for job in jobs):
-        folder = out_dir / style
-        if folder.is_dir():
-            for tmp in folder.glob(".*.png.*.tmp"):
-                tmp.unlink(missing_ok=True)
+def _listed_file(out_dir: Path, record: dict[str, Any]) -> Path | None:
+    """The image file a record lists, when it exists inside ``out_dir``."""
+    image = record.get("image")
+    if not isinstance(image, str):
+        return None
+    path = out_dir / image
+    inside = path.resolve().is_relative_to(out_dir.resolve())
+    return path if inside and path.is_file() else None
 
 
-def _compact_manifest(path: Path, out_dir: Path, full: PromptSuite, jobs: Sequence[_Job]) -> int:
-    """Rewrite the manifest: one record per image present, in suite order. Returns its size."""
-    old = read_records(path)
-    records: dict[str, dict[str, Any]] = {}
-    for job in jobs:
-        if not (out_dir / job.relpath).is_file():
-            continue
-        fresh = job.record()
-        previous = old.get(job.image_id)
-        if previous is not None and all(previous.get(k) == fresh[k] for k in _RECORD_KEYS):
-            fresh = {**previous, **fresh}
-        records[job.image_id] = fresh
-    for key, record in old.items():
-        image = record.get("image")
-        if key not in records and isinstance(image, str) and (out_dir / image).is_file():
-            records[key] = record
+def _foreign_images(out_dir: Path, records: dict[str, dict[str, Any]]) -> list[str]:
+    """Image files under ``out_dir`` that the manifest does not list (relative paths)."""
+    if not out_dir.is_dir():
+        return []
+    listed = {r.get("image") for r in records.values()}
+    found = []
+    for dirpath, _dirs, filenames in os.walk(out_dir):
+        for name in filenames:
+            rel = Path(dirpath, name).relative_to(out_dir).as_posix()
+            if is_image_name(name) and rel not in listed:
+                found.append(rel)
+    return sorted(found)
+
+
+def _refuse_foreign(out_dir: Path, records: dict[str, dict[str, Any]]) -> None:
+    """Refuse a folder holding images that this tool did not make."""
+    foreign = _foreign_images(out_dir, records)
+    if foreign:
+        why = f"not listed in its {MANIFEST_NAME}" if records else f"it has no {MANIFEST_NAME}"
+        raise UserError(
+            f"output folder {out_dir} holds {len(foreign)} image(s) that genmetrics generate did "
+            f"not make ({why}), e.g. {foreign[0]}; give a new or empty --out folder (such images "
+            "are never skipped, overwritten or recorded)"
+        )
+
+
+def _check_settings(
+    out_dir: Path,
+    records: dict[str, dict[str, Any]],
+    old_settings: dict[str, Any] | None,
+    settings: dict[str, Any],
+) -> None:
+    """Refuse to add images to a folder whose images were made with other settings."""
+    if not any(_listed_file(out_dir, r) for r in records.values()):
+        return  # no image there yet: nothing to mix with
+    if old_settings is None:
+        raise UserError(
+            f"{out_dir} has {MANIFEST_NAME} but no {SETTINGS_NAME}, so the settings of its images "
+            f"are unknown; {FIX}"
+        )
+    check_resumable(out_dir, old_settings, settings)
+
+
+def _discard(out_dir: Path, records: dict[str, dict[str, Any]]) -> int:
+    """Delete the images the manifest lists and the run files (``restart``); returns a count."""
+    deleted = 0
+    for record in records.values():
+        path = _listed_file(out_dir, record)
+        if path is not None:
+            path.unlink()
+            deleted += 1
+    for name in (MANIFEST_NAME, SETTINGS_NAME):
+        (out_dir / name).unlink(missing_ok=True)
+    return deleted
+
+
+def _compact_manifest(path: Path, out_dir: Path, full: PromptSuite) -> int:
+    """Rewrite the manifest: the records whose image file exists, in suite order.
+
+    Records are only ever written when an image is made: files are never added to it.
+    """
+    records = [r for r in read_records(path).values() if _listed_file(out_dir, r) is not None]
     position = {item.id: i for i, item in enumerate(full.items)}
 
     def order(record: dict[str, Any]) -> tuple[int, int, str]:
@@ -219,7 +296,7 @@ def _compact_manifest(path: Path, out_dir: Path, full: PromptSuite, jobs: Sequen
             str(record.get("id")),
         )
 
-    write_records(path, sorted(records.values(), key=order))
+    write_records(path, sorted(records, key=order))
     return len(records)
 
 
@@ -266,6 +343,7 @@ def generate_images(
     offline: bool | None = None,
     revision: str | None = None,
     variant: str | None = None,
+    restart: bool = False,
 ) -> GenerationResult:
     """Generate the images of ``suite`` with ``pipeline`` into ``out_dir``.
 
@@ -275,6 +353,12 @@ def generate_images(
     ``guidance_scale``, ``height``, ``width`` when given (else the pipeline's defaults).
     ``hook`` (callable, ``module:function`` or ``file.py:function``) gets the pipeline and
     returns the one to use; it runs only when there is something to generate.
+
+    A pipeline loaded by :func:`load_pipeline` (or named by a path or id) is identified by the
+    fingerprint of its files or Hub commit; changes made to it in memory after loading are not
+    seen (make them in a hook, whose source is fingerprinted). Another pipeline object is
+    identified by a hash of its weights in memory. ``restart`` deletes the images listed in
+    ``out_dir``'s manifest and its run files before generating; other files are never touched.
     """
     for label, value, low in (
         ("images per prompt", images_per_prompt, 1),
@@ -291,6 +375,11 @@ def generate_images(
     full = load_suite(suite)
     selected = full.subset(styles, limit_per_style)
     dev = resolve_device(device)
+    settings_path = out / SETTINGS_NAME
+    manifest_path = out / MANIFEST_NAME
+    old_records = read_records(manifest_path)
+    _refuse_foreign(out, old_records)
+    hook_info = hook_fingerprint(hook)
 
     if isinstance(pipeline, str | os.PathLike):
         pipe = load_pipeline(pipeline, dtype, dev, offline, revision=revision, variant=variant)
@@ -299,6 +388,9 @@ def generate_images(
         if dtype is not None and dtype != "auto":
             pipe = pipe.to(dtype=resolve_dtype(dtype, dev))
     source = pipeline_source(pipe)
+    if source.fingerprint is None:
+        source = replace(source, fingerprint=memory_fingerprint(pipe) or f"unpinned:{source.name}")
+    pinned = not str(source.fingerprint).startswith("unpinned:")
     generator_device = dev.type if dev.type != "mps" else "cpu"
     scheduler = getattr(pipe, "scheduler", None)
     call_kwargs = _call_kwargs(
@@ -312,6 +404,8 @@ def generate_images(
         "pipeline": {
             "id": source.path or source.name,
             **source.to_dict(),
+            "pinned": pinned,
+            "note": None if pinned else _UNPINNED,
             "class": type(pipe).__name__,
             "scheduler": type(scheduler).__name__ if scheduler is not None else None,
         },
@@ -333,18 +427,22 @@ def generate_images(
         "device": str(pipeline_device(pipe) or dev),
         "generator_device": generator_device,
         "seed": {"base": seed, "policy": SEED_POLICY},
-        "hook": hook_name(hook),
+        "hook": hook_info,
         "layout": LAYOUT,
         "image_format": "PNG (lossless, 8-bit RGB)",
         "versions": _versions(),
     }
-    settings_path = out / SETTINGS_NAME
-    manifest_path = out / MANIFEST_NAME
-    check_resumable(out, read_settings(settings_path), settings)
+    if restart:
+        _discard(out, old_records)
+        old_records = {}
+    else:
+        _check_settings(out, old_records, read_settings(settings_path), settings)
 
     out.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(out, jobs)
-    pending = [job for job in jobs if not (out / job.relpath).is_file()]
+    for folder in {out, *((out / job.relpath).parent for job in jobs)}:
+        sweep_leftovers(folder)  # temporary files of a killed earlier run
+    pending = [job for job in jobs if not _is_done(out, job, old_records.get(job.image_id))]
+    replaced = sum((out / job.relpath).exists() for job in pending)
     skipped = len(jobs) - len(pending)
     run_info: dict[str, Any] = {
         "started": _now(),
@@ -354,10 +452,11 @@ def generate_images(
         "batch_size": batch_size,
         "planned": len(jobs),
         "skipped_existing": skipped,
+        "replaced_changed": replaced,
         "generated": 0,
     }
     write_settings(settings_path, {**settings, "run": run_info})
-    _compact_manifest(manifest_path, out, full, jobs)
+    _compact_manifest(manifest_path, out, full)
 
     generated = 0
     try:
@@ -387,23 +486,28 @@ def generate_images(
                             f"pipeline returned {len(images)} images for {len(batch)} prompts"
                         )
                     flags = getattr(output, "nsfw_content_detected", None)
+                    pngs = [_encode_png(image) for image in images]
                     records = []
-                    for i, (job, image) in enumerate(zip(batch, images, strict=True)):
-                        _save_png_atomic(out / job.relpath, image)
-                        record = job.record()
+                    for i, (job, data) in enumerate(zip(batch, pngs, strict=True)):
+                        digest = hashlib.sha256(data).hexdigest()
+                        record = {**job.record(), "sha256": digest, "bytes": len(data)}
                         if flags is not None and i < len(flags) and flags[i] is not None:
                             record["nsfw"] = bool(flags[i])
                         records.append(record)
+                    # records first: a run killed in between leaves a listed image that is
+                    # missing (made again), never an image that is not listed
                     append_records(manifest_path, records)
+                    for job, data in zip(batch, pngs, strict=True):
+                        atomic_write_bytes(out / job.relpath, data)
                     generated += len(batch)
                     bar.advance(task, len(batch))
     finally:
-        present = _compact_manifest(manifest_path, out, full, jobs)
+        present = _compact_manifest(manifest_path, out, full)
         seconds = time.perf_counter() - started
         run_info.update(
             finished=_now(), generated=generated, seconds=round(seconds, 3), images_present=present
         )
         write_settings(settings_path, {**settings, "run": run_info})
     return GenerationResult(
-        out, len(jobs), generated, skipped, seconds, manifest_path, settings_path
+        out, len(jobs), generated, skipped, seconds, manifest_path, settings_path, replaced
     )

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from genmetrics.features.extract import FeatureRequest
-from genmetrics.metrics.functional.frechet import frechet_distance_from_stats
+from genmetrics.metrics.functional.frechet import frechet_distance, rank_warnings
 from genmetrics.metrics.functional.gaussian import GaussianStats
 from genmetrics.metrics.functional.inception_score import inception_score
 from genmetrics.metrics.functional.kid import kernel_inception_distance
@@ -33,6 +33,16 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "prdc_chunk_size": 1024,
 }
 
+OPTION_MINIMUMS: dict[str, int] = {
+    "kid_subsets": 1,
+    "kid_subset_size": 2,
+    "is_splits": 1,
+    "pr_k": 1,
+    "dc_k": 1,
+    "prdc_chunk_size": 1,
+}
+"""Smallest meaningful value of each integer option (checked before any work)."""
+
 
 def _pool3(form: str = "array"):
     return lambda options: (FeatureRequest(INCEPTION, POOL3, form),)  # type: ignore[arg-type]
@@ -45,10 +55,11 @@ def _fid(ctx: MetricContext) -> MetricValue:
     key = "fid/v1/" + _stats_digest(a, b) if memo is not None else None
     value = memo.get_value(key) if memo is not None else None
     if value is None:
-        value = frechet_distance_from_stats(a, b)
+        value = frechet_distance(a.mean, a.cov, b.mean, b.cov)
         if memo is not None:
             memo.put_value(key, value)
-    return MetricValue(float(value))
+    # part of the result, so a re-run that reuses the cached value reports them too
+    return MetricValue(float(value), warnings=rank_warnings(a.n, b.n, a.dim or 0))
 
 
 def _stats_digest(*stats: GaussianStats) -> str:

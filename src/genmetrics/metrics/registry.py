@@ -17,43 +17,31 @@ from genmetrics.features.extract import ExtractedFeatures, FeatureRequest
 
 @dataclass
 class MetricValue:
-    """An aggregate with optional spread, interval, extras and per-image columns."""
+    """An aggregate with optional spread, interval, extras, per-image columns and warnings.
+
+    Values stay plain floats here (NaN and infinity included); the results layer decides how
+    each output format writes them.
+    """
 
     value: float
     std: float | None = None
     ci: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     per_image: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What the user must know to read this number (e.g. N < D for a Fréchet distance);
+    part of the result, so a cached re-run reports it too."""
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": _num(self.value)}
+        out: dict[str, Any] = {"value": float(self.value)}
         if self.std is not None:
-            out["std"] = _num(self.std)
+            out["std"] = float(self.std)
         if self.ci is not None:
-            out["ci95"] = [_num(self.ci[0]), _num(self.ci[1])]
-        out.update({k: _jsonable(v) for k, v in self.extra.items()})
+            out["ci95"] = [float(self.ci[0]), float(self.ci[1])]
+        out.update(self.extra)
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
-
-
-def _num(x: float) -> float | str:
-    x = float(x)
-    if np.isfinite(x):
-        return x
-    return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, (np.floating, float)):
-        return _num(float(v))
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return v
 
 
 @dataclass

@@ -8,11 +8,16 @@
 
 An image without a prompt, or a manifest row without an image, is an error naming both sides,
 unless ``allow_missing`` is set: then they are skipped and counted, never dropped silently.
+Two manifest rows for the same image (same path without extension) are an error naming the
+file and both rows (line numbers in ``.jsonl`` and ``.csv``), and so is a key repeated in one
+JSON object. CSV is read with the ``csv`` module over the whole file, so a quoted prompt that
+spans lines keeps its text exactly, newlines included.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Sequence
@@ -64,41 +69,92 @@ def _norm_key(value: str) -> str:
     return str(p.with_suffix("")) if p.suffix else str(p)
 
 
+def _no_duplicate_keys(path: Path):
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise UserError(f"{path}: key {key!r} appears twice in one JSON object; keep one")
+            out[key] = value
+        return out
+
+    return hook
+
+
+def _manifest_rows(path: Path, text: str) -> list[tuple[str, object]]:
+    """``(where, row)`` of each record: ``line N`` (.jsonl, .csv) or ``record N`` (.json)."""
+    suffix = path.suffix.lower()
+    rows: list[tuple[str, object]] = []
+    if suffix == ".jsonl":
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((f"line {n}", json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise UserError(f"{path}: line {n} is not valid JSON ({exc.msg}); fix it") from None
+    elif suffix == ".json":
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys(path))
+        if isinstance(data, dict):
+            data = [{"image": k, "prompt": v} if isinstance(v, str) else {"image": k, **v}
+                    for k, v in data.items()]
+        if not isinstance(data, list):
+            raise UserError(f"{path}: a JSON manifest is a list of records or an image -> prompt object")
+        rows = [(f"record {n}", row) for n, row in enumerate(data, 1)]
+    elif suffix == ".csv":
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header: list[str] | None = None
+        last = 0
+        for cells in reader:
+            start, last = last + 1, reader.line_num
+            if not cells:
+                continue
+            if header is None:
+                header = [c.strip() for c in cells]
+                continue
+            if len(cells) > len(header):
+                raise UserError(f"{path}: line {start} has more cells than header columns; quote cells with commas")
+            rows.append((f"line {start}", dict(zip(header, cells, strict=False))))
+    else:
+        raise UserError(f"{path}: prompt manifests are .jsonl, .csv or .json")
+    return rows
+
+
 def read_manifest(path: Path) -> dict[str, PromptRecord]:
     """Records keyed by normalised image key (path without extension, POSIX)."""
-    text = path.read_text(encoding="utf-8")
-    suffix = path.suffix.lower()
-    rows: list[dict] = []
     try:
-        if suffix == ".jsonl":
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        elif suffix == ".json":
-            data = json.loads(text)
-            if isinstance(data, dict):
-                data = [{"image": k, "prompt": v} if isinstance(v, str) else {"image": k, **v}
-                        for k, v in data.items()]
-            rows = list(data)
-        elif suffix == ".csv":
-            rows = list(csv.DictReader(text.splitlines()))
-        else:
-            raise UserError(f"{path}: prompt manifests are .jsonl, .csv or .json")
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not valid UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    try:
+        rows = _manifest_rows(path, text)
     except (json.JSONDecodeError, csv.Error) as exc:
         raise UserError(f"{path}: cannot parse ({exc}); fix the file") from None
     out: dict[str, PromptRecord] = {}
-    for n, row in enumerate(rows, 1):
+    where_of: dict[str, str] = {}
+    for where, row in rows:
         if not isinstance(row, dict):
-            raise UserError(f"{path}: record {n} is not an object with 'image' and 'prompt'")
+            raise UserError(f"{path}: {where} is not an object with 'image' and 'prompt'")
         image = row.get("image") or row.get("path") or row.get("file") or row.get("id")
         prompt = row.get("prompt") or row.get("caption") or row.get("text")
         if not image or prompt is None:
-            raise UserError(f"{path}: record {n} needs 'image' and 'prompt' fields")
+            raise UserError(f"{path}: {where} needs 'image' and 'prompt' fields")
+        key = _norm_key(str(image))
+        if key in out:
+            raise UserError(
+                f"{path}: image {key!r} is listed twice, at {where_of[key]} and at {where}; "
+                "keep one row per image"
+            )
         seed = row.get("seed")
         known = {"image", "path", "file", "id", "prompt", "caption", "text", "style", "prompt_id", "seed"}
         extra = tuple(sorted((str(k), str(v)) for k, v in row.items() if k not in known and v not in (None, "")))
-        out[_norm_key(str(image))] = PromptRecord(
-            str(prompt), row.get("style") or None, row.get("prompt_id") or None,
-            int(seed) if seed not in (None, "") else None, extra,
+        try:
+            seed = int(seed) if seed not in (None, "") else None
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: {where}: seed {seed!r} is not an integer") from None
+        out[key] = PromptRecord(
+            str(prompt), row.get("style") or None, row.get("prompt_id") or None, seed, extra
         )
+        where_of[key] = where
     return out
 
 

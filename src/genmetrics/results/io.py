@@ -1,28 +1,15 @@
-"""Atomic file writing for results (a crash never leaves a half-written file)."""
+"""Result files, written atomically (see :mod:`genmetrics.atomic`, the one atomic writer)."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from genmetrics.atomic import atomic_write, output_folder
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+__all__ = ["atomic_write", "output_folder", "write_json", "write_table"]
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -45,12 +32,14 @@ def write_table(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
         return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
     import csv
 
+    from genmetrics.results.escape import csv_cell
+
     columns: list[str] = list(dict.fromkeys(k for r in rows for k in r))
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=columns)
-            w.writeheader()
-            w.writerows(rows)
+            w.writer.writerow([csv_cell(c) for c in columns])  # text escaped: results.escape
+            w.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
 
     return atomic_write(path, write)

@@ -1,24 +1,21 @@
-"""Readable renderings of an :class:`EvaluationResult`: a terminal table, Markdown, JSON."""
+"""Readable renderings of an :class:`EvaluationResult`: a terminal table, Markdown, JSON.
+
+Metric names and the counts line are escaped for their format: :func:`markdown_cell` in
+Markdown, rich's markup escape in the terminal table.
+"""
 
 from __future__ import annotations
 
+from genmetrics.results.escape import markdown_cell
+from genmetrics.results.numbers import format_number
 from genmetrics.results.result import EvaluationResult
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return ""
-    ax = abs(x)
-    if ax != 0 and (ax < 1e-3 or ax >= 1e5):
-        return f"{x:.4e}"
-    return f"{x:.4f}"
 
 
 def summary_rows(result: EvaluationResult) -> list[tuple[str, str, str, str]]:
     rows = []
     for name, m in result.metrics.items():
-        ci = f"[{_fmt(m.ci[0])}, {_fmt(m.ci[1])}]" if m.ci else ""
-        rows.append((name, _fmt(m.value), _fmt(m.std), ci))
+        ci = f"[{format_number(m.ci[0])}, {format_number(m.ci[1])}]" if m.ci else ""
+        rows.append((name, format_number(m.value), format_number(m.std), ci))
     return rows
 
 
@@ -36,20 +33,22 @@ def _counts_line(result: EvaluationResult) -> str:
 
 def render_markdown(result: EvaluationResult) -> str:
     lines = ["| metric | value | std | 95% CI |", "|---|---:|---:|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary_rows(result)]
-    lines += ["", f"_{_counts_line(result)}_"]
+    for row in summary_rows(result):
+        lines.append("| " + " | ".join(markdown_cell(cell) for cell in row) + " |")
+    lines += ["", f"_{markdown_cell(_counts_line(result))}_"]
     return "\n".join(lines) + "\n"
 
 
 def print_table(result: EvaluationResult) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="genmetrics", caption=_counts_line(result))
+    table = Table(title="genmetrics", caption=escape(_counts_line(result)))
     for col, justify in (("metric", "left"), ("value", "right"), ("std", "right"), ("95% CI", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for row in summary_rows(result):
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     Console().print(table)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from genmetrics.metrics.registry import MetricValue
-from genmetrics.results.io import write_json, write_table
+from genmetrics.results.io import output_folder, write_json, write_table
+from genmetrics.results.numbers import jsonable
 
 
 @dataclass
@@ -22,22 +23,35 @@ class EvaluationResult:
     def __getitem__(self, name: str) -> float:
         return self.metrics[name].value
 
+    @property
+    def warnings(self) -> list[str]:
+        """Every metric's warnings, each once, as ``"metric: message"``."""
+        seen = (f"{name}: {w}" for name, m in self.metrics.items() for w in m.warnings)
+        return list(dict.fromkeys(seen))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Plain JSON types; non-finite numbers are ``null`` with a ``*_nonfinite`` reason."""
+        return jsonable({
             "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
+            "warnings": self.warnings,
             "counts": self.counts,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "manifest": self.manifest,
-        }
+        })
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``summary.json``, ``per_image.parquet`` and ``per_image.csv`` atomically."""
+        """Write ``summary.json``, ``per_image.parquet`` and ``per_image.csv`` as one set:
+        built in a temporary folder and renamed into place whole (see :func:`output_folder`)."""
         out = Path(out_dir)
-        paths = {"summary": write_json(out / "summary.json", self.to_dict())}
+        names = {"summary": "summary.json"}
         if self.per_image:
-            paths["per_image_parquet"] = write_table(out / "per_image.parquet", self.per_image)
-            paths["per_image_csv"] = write_table(out / "per_image.csv", self.per_image)
-        return paths
+            names.update(per_image_parquet="per_image.parquet", per_image_csv="per_image.csv")
+        with output_folder(out) as tmp:
+            write_json(tmp / names["summary"], self.to_dict())
+            if self.per_image:
+                write_table(tmp / names["per_image_parquet"], self.per_image)
+                write_table(tmp / names["per_image_csv"], self.per_image)
+        return {key: out / name for key, name in names.items()}

@@ -6,17 +6,24 @@ Policy (recorded in every manifest as ``DECODE_POLICY``):
 - Alpha (RGBA, LA, PA, P with transparency) is discarded, keeping the stored colour values —
   what ``PIL.Image.convert("RGB")`` does, and so what pytorch-fid, clean-fid and torchmetrics
   users get.
-- Grayscale (1, L, I, F) is replicated to three channels. 16-bit and 32-bit integer images are
-  scaled to 8 bits by ``round(v / 257)`` (16-bit full range), never clipped at 255.
+- Grayscale (1, L, I, F) is replicated to three channels.
+- 16-bit samples keep their high byte (``v >> 8``), whatever the colour type: that is what
+  Pillow does when it opens a 16-bit RGB or RGBA PNG, so 16-bit grayscale follows the same
+  rule (Pillow's own ``convert`` would clip 16-bit grayscale at 255 instead). 32-bit integer
+  grayscale (mode ``I``) is taken as 16-bit; float grayscale (``F``) is rounded and clipped.
 - CMYK, YCbCr, LAB and other modes go through Pillow's ``convert("RGB")``; embedded ICC profiles
   are not applied.
-- Images above ``MAX_PIXELS`` (Pillow's decompression-bomb limit, 89.5 megapixels) are refused.
+- Size limits, checked from the header before any pixel is decoded: at most ``MAX_PIXELS``
+  (Pillow's decompression-bomb limit, 89.5 megapixels), at least 1×1, and an aspect ratio of at
+  most ``MAX_ASPECT_RATIO``:1 (a 1×2,000,000 strip is no photograph, and resizing it to a
+  square would be meaningless).
 - Truncated, zero-byte or non-image files raise :class:`ImageDecodeError` naming the file.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 import numpy as np
@@ -25,7 +32,35 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from genmetrics.errors import ImageDecodeError
 
 MAX_PIXELS = 89_478_485
-DECODE_POLICY = "exif-transpose; alpha-dropped; gray-replicated; 16bit/257; pil-convert-rgb; no-icc"
+MAX_ASPECT_RATIO = 100
+DECODE_POLICY = (
+    "exif-transpose; alpha-dropped; gray-replicated; 16bit-high-byte; pil-convert-rgb; no-icc; "
+    f"max-pixels {MAX_PIXELS}; max-aspect {MAX_ASPECT_RATIO}"
+)
+DECODE_REVISION = "2"
+"""Changes whenever decoding could give other pixels for the same file (part of cache keys)."""
+
+
+def check_dimensions(width: int, height: int, where: str) -> None:
+    """Refuse empty, oversized and absurdly elongated images (see the module policy)."""
+    if width < 1 or height < 1:
+        raise ImageDecodeError(where, f"image is {width}x{height}: it has no pixels")
+    if width * height > MAX_PIXELS:
+        raise ImageDecodeError(
+            where,
+            f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit (decompression bomb); "
+            "downscale it first",
+        )
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageDecodeError(
+            where,
+            f"{width}x{height} has an aspect ratio over {MAX_ASPECT_RATIO}:1; crop or pad it "
+            "to a reasonable shape first",
+        )
+
+
+def _high_byte(arr: np.ndarray) -> np.ndarray:
+    return np.clip(arr.astype(np.int64) >> 8, 0, 255).astype(np.uint8)
 
 
 def pil_to_rgb_array(img: Image.Image, where: str = "image") -> np.ndarray:
@@ -36,13 +71,11 @@ def pil_to_rgb_array(img: Image.Image, where: str = "image") -> np.ndarray:
         pass
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16-bit samples (Pillow opens 16-bit PNG/TIFF grayscale as I;16 or I): full range 65535.
-        arr = np.asarray(img).astype(np.float64)
-        arr = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+        arr = _high_byte(np.asarray(img))
         return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=-1))
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        arr = np.clip(np.rint(np.nan_to_num(arr)), 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=-1))
     if mode != "RGB":
         if mode == "P" and "transparency" in img.info:
@@ -58,24 +91,44 @@ def decode_image(data: bytes | np.ndarray, where: str) -> np.ndarray:
     """Decode one image (or pass an in-memory array through) to HxWx3 uint8 RGB."""
     if isinstance(data, np.ndarray):
         return data
+    with open_image(data, where) as img:
+        return load_rgb(img, where)
+
+
+def open_image(data: bytes, where: str) -> Image.Image:
+    """Open ``data`` and check its size from the header alone (no pixel is decoded yet)."""
     if not data:
         raise ImageDecodeError(where, "empty file (0 bytes); remove it or regenerate it")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                w, h = img.size
-                if w * h > MAX_PIXELS:
-                    raise ImageDecodeError(
-                        where, f"{w}x{h} exceeds the {MAX_PIXELS}-pixel limit (decompression bomb)"
-                    )
-                img.load()
-                return pil_to_rgb_array(img, where)
-    except ImageDecodeError:
-        raise
+            img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(where, f"refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ImageDecodeError(where, "not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageDecodeError(where, f"unreadable or truncated image ({exc})") from None
+    try:
+        check_dimensions(*img.size, where)
+    except ImageDecodeError:
+        img.close()
+        raise
+    return img
+
+
+def load_rgb(img: Image.Image, where: str) -> np.ndarray:
+    """Decode the pixels of an image from :func:`open_image` by the policy above."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
+            return pil_to_rgb_array(img, where)
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(where, f"refused as a decompression bomb ({exc})") from None
+    except MemoryError:
+        raise ImageDecodeError(where, f"{img.width}x{img.height}: out of memory while decoding") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         raise ImageDecodeError(where, f"unreadable or truncated image ({exc})") from None

@@ -9,9 +9,13 @@ in POSIX form (``anime/00042``), so that sets of images can be matched by id.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tarfile
+import tempfile
+import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -19,9 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from genmetrics.errors import UserError
+from genmetrics.errors import ImageDecodeError, UserError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+UNSUPPORTED_EXTENSIONS = frozenset(
+    {".gif", ".apng", ".heic", ".heif", ".avif", ".jxl", ".svg", ".ico", ".jp2", ".psd", ".exr"}
+)
+"""Image formats that are not read (animated, palette-only, vector or HDR): listed files of
+these kinds are counted and reported as skipped, never silently ignored."""
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
 
@@ -38,8 +47,36 @@ class ImageItem:
     """Path of a plain file on disk (lets the cache skip re-hashing unchanged files)."""
 
 
+class ItemList(list):
+    """Items of a source, plus what its listing could not use: ``problems`` holds
+    ``(location, reason)`` for unsupported formats and unreadable folders."""
+
+    problems: list[tuple[str, str]]
+
+    def __init__(self, items=(), problems=()) -> None:
+        super().__init__(items)
+        self.problems = list(problems)
+
+
+def printable(text: str) -> str:
+    """``text`` with bytes that are not UTF-8 (file names from ``os`` carry them as
+    surrogates) written as ``\\xNN``: safe to print, store and write to JSON."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def is_image_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _unsupported(name: str) -> str | None:
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in UNSUPPORTED_EXTENSIONS:
+        return f"{suffix} images are not read (convert them to PNG)"
+    return None
 
 
 def _strip_ext(rel: str) -> str:
@@ -63,58 +100,143 @@ def _file_reader(path: Path) -> Callable[[], bytes]:
     return lambda: path.read_bytes()
 
 
-def folder_items(folder: Path) -> list[ImageItem]:
-    files = sorted(
-        (p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name)),
-        key=lambda p: p.relative_to(folder).as_posix(),
-    )
-    items = [
-        ImageItem(_strip_ext(p.relative_to(folder).as_posix()), str(p), _file_reader(p), str(p))
-        for p in files
-    ]
-    return _unique_ids(items, str(folder))
+def _file_item(rel: str, path: Path) -> ImageItem:
+    return ImageItem(printable(_strip_ext(rel)), printable(str(path)), _file_reader(path), str(path))
 
 
-def zip_items(path: Path) -> list[ImageItem]:
+def folder_items(folder: Path) -> ItemList:
+    """Every image below ``folder``, sorted by relative path. Symbolic links to folders are
+    followed once (a link loop is reported, not followed again); unreadable folders and
+    unsupported formats are reported as problems."""
+    problems: list[tuple[str, str]] = []
+    found: list[tuple[str, Path]] = []
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def on_error(exc: OSError) -> None:
+        where = printable(str(exc.filename or folder))
+        problems.append((where, f"folder cannot be read ({exc.strerror or exc}); its images are left out"))
+
+    for root, dirs, files in os.walk(folder, onerror=on_error, followlinks=True):
+        try:
+            st = os.stat(root)
+        except OSError as exc:
+            on_error(exc)
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            problems.append((printable(root), "folder reached again through a symbolic link loop; not read twice"))
+            dirs[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirs.sort()
+        for name in files:
+            path = Path(root) / name
+            rel = path.relative_to(folder).as_posix()
+            if is_image_name(name):
+                if path.is_file():
+                    found.append((rel, path))
+                elif not path.exists():
+                    problems.append((printable(str(path)), "broken symbolic link"))
+                else:
+                    problems.append((printable(str(path)), "not a regular file"))
+            elif (reason := _unsupported(name)) is not None:
+                problems.append((printable(str(path)), reason))
+    found.sort(key=lambda pair: pair[0])
+    items = [_file_item(rel, path) for rel, path in found]
+    return ItemList(_unique_ids(items, printable(str(folder))), problems)
+
+
+class _ZipReader:
+    """One open archive shared by every item (opening it per member made reading O(N²))."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        self._lock = threading.Lock()
+
+    def read(self, info: zipfile.ZipInfo) -> bytes:
+        with self._lock:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.path)
+            try:
+                return self._zip.read(info)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                raise OSError(f"corrupt zip member ({exc})") from None
+
+
+def zip_items(path: Path) -> ItemList:
     try:
         with zipfile.ZipFile(path) as zf:
-            names = sorted(n for n in zf.namelist() if not n.endswith("/") and is_image_name(n))
-    except zipfile.BadZipFile as exc:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise UserError(f"{path}: not a readable zip archive ({exc})") from None
-
-    def reader(name: str) -> Callable[[], bytes]:
-        def read() -> bytes:
-            with zipfile.ZipFile(path) as zf:
-                return zf.read(name)
-
-        return read
-
-    items = [ImageItem(_strip_ext(n), f"{path}!{n}", reader(n)) for n in names]
-    return _unique_ids(items, str(path))
+    reader = _ZipReader(path)
+    problems = [(f"{path}!{i.filename}", r) for i in infos if (r := _unsupported(i.filename))]
+    infos = sorted((i for i in infos if is_image_name(i.filename)), key=lambda i: i.filename)
+    items = [
+        ImageItem(_strip_ext(i.filename), f"{path}!{i.filename}", (lambda i=i: reader.read(i)))
+        for i in infos
+    ]
+    return ItemList(_unique_ids(items, str(path)), problems)
 
 
-def tar_items(path: Path) -> list[ImageItem]:
-    """Members are read eagerly into memory once (tar has no random access worth using)."""
+class _TarReader:
+    """Members read by offset from an uncompressed copy: memory stays bounded by one image.
+    A compressed archive is decompressed once into an anonymous temporary file."""
+
+    def __init__(self, fileobj) -> None:
+        self._file = fileobj
+        self._lock = threading.Lock()
+
+    def read(self, offset: int, size: int) -> bytes:
+        with self._lock:
+            self._file.seek(offset)
+            data = self._file.read(size)
+        if len(data) != size:
+            raise OSError("tar member is truncated")
+        return data
+
+
+def tar_items(path: Path) -> ItemList:
     try:
         with tarfile.open(path) as tf:
-            blobs: dict[str, bytes] = {}
-            for member in tf.getmembers():
-                if member.isfile() and is_image_name(member.name):
-                    f = tf.extractfile(member)
-                    if f is not None:
-                        blobs[member.name] = f.read()
-    except (tarfile.TarError, OSError, EOFError) as exc:
+            compressed = not isinstance(tf.fileobj, io.BufferedReader)
+        if compressed:
+            spool = tempfile.TemporaryFile()
+            with tarfile.open(path) as tf:
+                raw = tf.fileobj
+                raw.seek(0)  # type: ignore[union-attr]  (decompressed stream, from its start)
+                while block := raw.read(1 << 20):  # type: ignore[union-attr]
+                    spool.write(block)
+        else:
+            spool = open(path, "rb")  # noqa: SIM115 - kept open for the items' lifetime
+        spool.seek(0)
+        with tarfile.open(fileobj=spool, mode="r:") as tf:
+            members = [m for m in tf.getmembers() if m.isfile()]
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise UserError(f"{path}: not a readable tar archive ({exc})") from None
+    reader = _TarReader(spool)
+    problems = [(f"{path}!{m.name}", r) for m in members if (r := _unsupported(m.name))]
+    members = sorted((m for m in members if is_image_name(m.name)), key=lambda m: m.name)
     items = [
-        ImageItem(_strip_ext(n), f"{path}!{n}", (lambda b=blobs[n]: b)) for n in sorted(blobs)
+        ImageItem(
+            _strip_ext(m.name), f"{path}!{m.name}",
+            (lambda m=m: reader.read(m.offset_data, m.size)),
+        )
+        for m in members
     ]
-    return _unique_ids(items, str(path))
+    return ItemList(_unique_ids(items, str(path)), problems)
 
 
-def list_file_items(path: Path) -> list[ImageItem]:
+def list_file_items(path: Path) -> ItemList:
     base = path.parent
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: a list of image paths must be UTF-8 text, one path a line") from None
     items = []
-    for raw in path.read_text().splitlines():
+    problems = []
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -124,12 +246,15 @@ def list_file_items(path: Path) -> list[ImageItem]:
             rel = p.resolve().relative_to(base.resolve()).as_posix()
         except ValueError:
             rel = p.as_posix().lstrip("/")
-        items.append(ImageItem(_strip_ext(rel), str(p), _file_reader(p), str(p)))
-    return _unique_ids(items, str(path))
+        if not is_image_name(p.name):
+            problems.append((str(p), _unsupported(p.name) or "not an image file name"))
+            continue
+        items.append(_file_item(rel, p))
+    return ItemList(_unique_ids(items, str(path)), problems)
 
 
 def _to_uint8_rgb(obj: Any, where: str) -> np.ndarray:
-    from genmetrics.sources.decode import pil_to_rgb_array
+    from genmetrics.sources.decode import check_dimensions, pil_to_rgb_array
 
     try:
         from PIL import Image
@@ -147,9 +272,15 @@ def _to_uint8_rgb(obj: Any, where: str) -> np.ndarray:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
         raise UserError(f"{where}: expected an HxWx3 (or 3xHxW tensor) image, got shape {arr.shape}")
+    try:
+        check_dimensions(arr.shape[1], arr.shape[0], where)
+    except ImageDecodeError as exc:
+        raise UserError(str(exc)) from None
     if arr.dtype != np.uint8:
         if np.issubdtype(arr.dtype, np.floating):
-            if arr.size and (np.nanmin(arr) < -1e-6 or np.nanmax(arr) > 1 + 1e-6):
+            if not np.isfinite(arr).all():
+                raise UserError(f"{where}: contains NaN or infinite pixel values; fix the image")
+            if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
                 raise UserError(f"{where}: float images must lie in [0, 1]; scale them first")
             arr = np.rint(np.clip(arr, 0, 1) * 255).astype(np.uint8)
         else:
@@ -174,8 +305,9 @@ def array_items(images: Sequence[Any], prefix: str = "") -> list[ImageItem]:
     return items
 
 
-def items_from(source: Any) -> list[ImageItem]:
-    """Resolve any supported source into a sorted list of image items."""
+def items_from(source: Any) -> ItemList:
+    """Resolve any supported source into a sorted list of image items (with the listing's
+    ``problems``: files and folders that could not be used)."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = path.name.lower()
@@ -190,21 +322,26 @@ def items_from(source: Any) -> list[ImageItem]:
         elif name.endswith(LIST_SUFFIXES):
             items = list_file_items(path)
         elif is_image_name(name):
-            items = [ImageItem(_strip_ext(path.name), str(path), _file_reader(path), str(path))]
+            items = ItemList([_file_item(path.name, path)])
         else:
             raise UserError(
                 f"{path}: not a folder, archive (.zip/.tar/.tar.gz) or list of image paths (.txt)"
             )
         if not items:
-            raise UserError(f"{path}: contains no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            found = f"; found only {len(items.problems)} unusable file(s), first: {items.problems[0][0]}: {items.problems[0][1]}" if items.problems else ""
+            raise UserError(
+                f"{printable(str(path))}: contains no images ({', '.join(sorted(IMAGE_EXTENSIONS))}){found}"
+            )
         return items
+    if isinstance(source, ItemList):
+        return source
     if isinstance(source, (list, tuple)) and source and all(isinstance(x, ImageItem) for x in source):
-        return list(source)
+        return ItemList(source)
     if isinstance(source, Sequence) or hasattr(source, "ndim") or hasattr(source, "__iter__"):
         items = array_items(list(source) if not hasattr(source, "ndim") else source)
         if not items:
             raise UserError("the image list is empty")
-        return items
+        return ItemList(items)
     raise UserError(f"unsupported image source of type {type(source).__name__}")
 
 

@@ -11,6 +11,12 @@ Accepted layouts:
 Prompts without a style get the style ``default``. ``index`` is the 0-based position of the
 prompt among those of its style, in file order; the default id is ``STYLE/NNNNN``. Styles name
 image folders, so they must be plain names (letters, digits, ``.``, ``_``, ``-``).
+
+Two prompts with the same id (given or default) are an error naming the file and both rows
+(``line N`` in ``.jsonl``, ``.csv`` and ``.txt``, where a CSV row is numbered by the line it
+starts on; ``item N`` in ``.json``), and so is a key repeated in one JSON object (e.g. a style
+given twice). CSV is parsed by the ``csv`` module over the whole file, so a quoted prompt that
+spans several lines keeps its text exactly, newlines included.
 """
 
 from __future__ import annotations
@@ -74,9 +80,23 @@ def _from_json_value(path: Path, where: str, value: object, style: str | None) -
     )
 
 
+def _no_duplicate_keys(path: Path):
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise _fail(
+                    path, "", f"key {key!r} appears twice in one JSON object", "keep only one"
+                )
+            out[key] = value
+        return out
+
+    return hook
+
+
 def _parse_json(path: Path, text: str) -> list[_Raw]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys(path))
     except json.JSONDecodeError as exc:
         raise _fail(
             path, f"line {exc.lineno}", f"invalid JSON ({exc.msg})", "fix the syntax"
@@ -121,9 +141,26 @@ def _parse_jsonl(path: Path, text: str) -> list[_Raw]:
     return raws
 
 
+def _csv_records(path: Path, text: str) -> list[tuple[str, list[str]]]:
+    """Non-empty CSV records with the line each starts on (quoted cells may span lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records = []
+    last = 0
+    try:
+        for cells in reader:
+            start, last = last + 1, reader.line_num
+            if cells:
+                records.append((f"line {start}", cells))
+    except csv.Error as exc:
+        raise _fail(
+            path, f"line {reader.line_num}", f"invalid CSV ({exc})", "fix the quoting"
+        ) from None
+    return records
+
+
 def _parse_csv(path: Path, text: str) -> list[_Raw]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(h or "").strip() for h in (reader.fieldnames or [])]
+    records = _csv_records(path, text)
+    header = [h.strip() for h in records[0][1]] if records else []
     if "prompt" not in header:
         raise _fail(
             path,
@@ -131,12 +168,11 @@ def _parse_csv(path: Path, text: str) -> list[_Raw]:
             f"no 'prompt' column in the header {header}",
             "start the file with a header row such as: style,prompt",
         )
-    reader.fieldnames = header
     raws: list[_Raw] = []
-    for row in reader:
-        where = f"line {reader.line_num}"
-        if None in row:
+    for where, cells in records[1:]:
+        if len(cells) > len(header):
             raise _fail(path, where, "more cells than header columns", "quote cells with commas")
+        row = dict(zip(header, cells, strict=False))
         prompt = row.get("prompt") or ""
         style = (row.get("style") or "").strip() or None
         pid = (row.get("id") or "").strip() or None
@@ -195,8 +231,8 @@ def load_user_suite(path: str | Path, name: str | None = None) -> PromptSuite:
         if pid in seen:
             raise _fail(
                 path,
-                raw.where,
-                f"prompt id {pid!r} already used at {seen[pid]}",
+                "",
+                f"prompt id {pid!r} appears twice, at {seen[pid]} and at {raw.where}",
                 "give every prompt a unique id",
             )
         seen[pid] = raw.where

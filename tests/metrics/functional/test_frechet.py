@@ -58,7 +58,23 @@ def test_trace_sqrt_product_small_exact():
     s1 = (q1 * w) @ q1.T
     s1_inv_sqrt = (q1 / np.sqrt(w)) @ q1.T
     s2 = s1_inv_sqrt @ ((q2 * c) @ q2.T) @ s1_inv_sqrt
-    assert trace_sqrt_product(s1, (s2 + s2.T) / 2) == pytest.approx(3 + 2 + 1 + 0.5, rel=1e-12)
+    # Two of the true eigenvalues are 0. Unclipped, their rounding noise (~1e-15, BLAS
+    # dependent) entered through its square root: 6.500000021. With the noise clipped the
+    # error is first order in eps times the conditioning (~1e-14 measured); 1e-10 leaves
+    # room for any BLAS.
+    assert trace_sqrt_product(s1, (s2 + s2.T) / 2) == pytest.approx(3 + 2 + 1 + 0.5, rel=1e-10)
+
+
+def test_noise_level_eigenvalues_count_as_zero():
+    """Rank-1 S_1 and S_2 whose product is zero: the trace is exactly 0, not ~1e-8."""
+    d = 64
+    u = np.zeros(d)
+    u[0] = 1.0
+    v = np.zeros(d)
+    v[1] = 1.0
+    q = _reflections(np.random.default_rng(5), d)
+    s1, s2 = q @ np.outer(u, u) @ q.T * 7.0, q @ np.outer(v, v) @ q.T * 3.0
+    assert trace_sqrt_product(s1, s2) == 0.0
 
 
 @pytest.mark.parametrize(("n", "d"), [(3000, 64), (2000, 256)])

@@ -17,6 +17,7 @@ import numpy as np
 
 from genmetrics.backbones.registry import Backbone, BackboneOptions, TextBackbone, register_backbone
 from genmetrics.errors import UserError
+from genmetrics.optional import require
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class ClipBackbone(Backbone, TextBackbone):
 
         if options.dtype not in _DTYPES:
             raise UserError(f"--dtype must be one of {', '.join(_DTYPES)} for {spec.name}")
+        require("transformers", f"{spec.name} (CLIP-family metrics)")
         sha = file_sha256(ensure_weights(clip_weight_spec(spec.weights), options.offline))
         encoder = load_clip(
             spec.weights,
@@ -159,4 +161,8 @@ def register() -> None:
 
     register_clip_weights()
     for spec in CLIP_MODELS.values():
-        register_backbone(spec.name, lambda options, spec=spec: ClipBackbone.create(spec, options))
+        register_backbone(
+            spec.name,
+            lambda options, spec=spec: ClipBackbone.create(spec, options),
+            requires=("transformers",),
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genmetrics.backbones.clip.tokenizer import CONTEXT_LENGTH, VOCAB_SIZE
+from genmetrics.optional import require
 
 SOT_ID = VOCAB_SIZE - 2
 EOT_ID = VOCAB_SIZE - 1
@@ -75,7 +76,7 @@ def get_arch(name: str) -> ClipArch:
 
 def clip_config(arch: ClipArch):
     """transformers ``CLIPConfig`` for ``arch`` (text pooling at the end token, id 49407)."""
-    from transformers import CLIPConfig
+    CLIPConfig = require("transformers", "CLIP-family models").CLIPConfig
 
     text = dict(
         vocab_size=arch.vocab_size,

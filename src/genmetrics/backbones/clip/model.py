@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from genmetrics.backbones.clip.configs import ClipArch, clip_config
+from genmetrics.optional import require
 
 
 def _reset_position_ids(model: nn.Module) -> None:
@@ -37,7 +38,7 @@ class ClipEncoder(nn.Module):
     @classmethod
     def random(cls, arch: ClipArch, seed: int = 0) -> ClipEncoder:
         """Randomly initialised model (tests)."""
-        from transformers import CLIPModel
+        CLIPModel = require("transformers", "CLIP-family models").CLIPModel
 
         torch.manual_seed(seed)
         return cls(arch, CLIPModel(clip_config(arch)).eval())
@@ -51,7 +52,7 @@ class ClipEncoder(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> ClipEncoder:
         """Build from a transformers-layout state dict (as :mod:`.convert` writes), strictly."""
-        from transformers import CLIPModel
+        CLIPModel = require("transformers", "CLIP-family models").CLIPModel
 
         with torch.device("meta"):
             model = CLIPModel(clip_config(arch))

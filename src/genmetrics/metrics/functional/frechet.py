@@ -26,7 +26,12 @@ import numpy as np
 from genmetrics.errors import UserError
 from genmetrics.metrics.functional.gaussian import GaussianStats
 
-__all__ = ["frechet_distance", "frechet_distance_from_stats", "trace_sqrt_product"]
+__all__ = [
+    "frechet_distance",
+    "frechet_distance_from_stats",
+    "rank_warnings",
+    "trace_sqrt_product",
+]
 
 
 def _as_mu_sigma(mu: Any, sigma: Any, which: str) -> tuple[np.ndarray, np.ndarray]:
@@ -40,24 +45,50 @@ def _as_mu_sigma(mu: Any, sigma: Any, which: str) -> tuple[np.ndarray, np.ndarra
     return mu, (sigma + sigma.T) * 0.5
 
 
+NOISE_FACTOR = 16.0
+"""Safety factor on the rounding-noise bound ``D · eps · scale`` used by :func:`_clip_noise`."""
+
+
+def _clip_noise(eig: np.ndarray, scale: float) -> np.ndarray:
+    """Eigenvalues within rounding noise of zero set to exactly 0 (negatives too).
+
+    Forming and decomposing a D x D symmetric matrix whose entries are products of magnitude
+    ``scale`` leaves each eigenvalue with an absolute error of order ``D · eps · scale``. For
+    a true zero that error would enter the trace through its square root (≈ 1e-7 relative,
+    and different on every BLAS), so every eigenvalue below
+    ``NOISE_FACTOR · D · eps · scale`` counts as 0. A true eigenvalue that small contributes
+    no more than the rounding noise would have.
+    """
+    if eig.size == 0:
+        return eig
+    tol = NOISE_FACTOR * eig.size * np.finfo(np.float64).eps * scale
+    return np.where(eig > tol, eig, 0.0)
+
+
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-    """``Tr((S_1 S_2)^{1/2})`` for symmetric PSD ``S_1, S_2`` via two symmetric eigensolves."""
+    """``Tr((S_1 S_2)^{1/2})`` for symmetric PSD ``S_1, S_2`` via two symmetric eigensolves;
+    eigenvalues within rounding noise of zero count as zero (see :func:`_clip_noise`)."""
     w, v = np.linalg.eigh(sigma1)
-    a = v * np.sqrt(np.clip(w, 0.0, None))  # S_1 = A A^T
+    norm1 = float(np.abs(w).max()) if w.size else 0.0
+    a = v * np.sqrt(_clip_noise(w, norm1))  # S_1 = A A^T
     m = a.T @ sigma2 @ a
     m = (m + m.T) * 0.5
     eig = np.linalg.eigvalsh(m)
-    return float(np.sqrt(np.clip(eig, 0.0, None)).sum())
+    # ||A||^2 ||S_2|| bounds the entries' products; Frobenius bounds the spectral norm
+    return float(np.sqrt(_clip_noise(eig, norm1 * float(np.linalg.norm(sigma2)))).sum())
 
 
-def _warn_rank(n: int | None, d: int, which: str) -> None:
-    if n is not None and n < d:
-        warnings.warn(
-            f"{which} has {n} samples but {d} feature dims (N < D): its covariance is "
-            "rank-deficient and the Fréchet distance is strongly biased; use at least D samples",
-            UserWarning,
-            stacklevel=3,
-        )
+def rank_warnings(n1: int | None, n2: int | None, d: int) -> list[str]:
+    """Why a Fréchet distance on these sample counts is biased: one message per set with
+    fewer samples than feature dims (its covariance is then rank-deficient)."""
+    out = []
+    for n, which in ((n1, "the first set"), (n2, "the second set")):
+        if n is not None and n < d:
+            out.append(
+                f"{which} has {n} samples but {d} feature dims (N < D): its covariance is "
+                "rank-deficient and the Fréchet distance is strongly biased; use at least D samples"
+            )
+    return out
 
 
 def frechet_distance(
@@ -81,9 +112,8 @@ def frechet_distance(
             f"feature dimension mismatch: {mu1.shape[0]} vs {mu2.shape[0]}; both sets must use "
             "the same backbone output"
         )
-    d = mu1.shape[0]
-    _warn_rank(n1, d, "the first set")
-    _warn_rank(n2, d, "the second set")
+    for message in rank_warnings(n1, n2, mu1.shape[0]):
+        warnings.warn(message, UserWarning, stacklevel=2)
     diff = mu1 - mu2
     value = (
         float(diff @ diff)
