@@ -19,7 +19,8 @@ from genmetrics.backbones.registry import (
 )
 from genmetrics.devices import resolve_device
 from genmetrics.errors import UserError
-from genmetrics.features.cache import FeatureCache
+from genmetrics.features import reference as refstats
+from genmetrics.features.cache import FeatureCache, default_cache_path
 from genmetrics.features.extract import (
     ExtractedFeatures,
     FeatureRequest,
@@ -33,49 +34,66 @@ from genmetrics.progress import progress_bar
 from genmetrics.results.manifest import base_manifest
 from genmetrics.results.result import EvaluationResult
 from genmetrics.sources.decode import DECODE_POLICY
-from genmetrics.sources.items import items_from
-from genmetrics.weights.store import genmetrics_home
+from genmetrics.sources.items import items_from, printable
 
 
 def parse_metric_names(metrics: str | Sequence[str]) -> list[str]:
+    """``"fid,KID,ms-ssim"`` → ``["fid", "kid", "ms_ssim"]`` (repeats once); an empty entry
+    (``fid,,kid``: a name deleted by mistake) is an error, not skipped."""
     names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-    names = [n.strip().lower().replace("-", "_") for n in names if n and n.strip()]
-    if not names:
+    names = [str(n).strip().lower().replace("-", "_") for n in names]
+    if not any(names):
         raise UserError("no metric given; pass e.g. --metrics fid,kid")
+    if not all(names):
+        raise UserError(f"--metrics {','.join(names)!r} has an empty entry; remove the extra comma")
     return list(dict.fromkeys(names))
 
 
-def default_cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    return Path(cache_dir) / "features.sqlite" if cache_dir else genmetrics_home() / "features.sqlite"
-
-
-def load_reference_stats(path: Path) -> ExtractedFeatures:
-    """A pytorch-fid-style ``.npz`` (``mu``, ``sigma``) as reference pool3 statistics."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            mu, sigma = data["mu"], data["sigma"]
-            n = int(data["n"]) if "n" in data.files else None
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{path}: not a statistics file with 'mu' and 'sigma' arrays ({exc})") from None
-    ref = ExtractedFeatures()
-    ref.gaussians[("inception", "pool3")] = GaussianStats.from_mu_sigma(mu, sigma, n)
+def load_reference_stats(
+    path: str | os.PathLike,
+    backbone: Backbone | None = None,
+    *,
+    output: str = "pool3",
+    protocol: str | None = None,
+) -> refstats.ReferenceStats:
+    """Read and validate a statistics ``.npz``; with ``backbone``, check that it (and
+    ``protocol``) made them (see :mod:`genmetrics.features.reference`)."""
+    ref = refstats.read_reference_stats(path)
+    if backbone is not None:
+        refstats.check_reference(ref, backbone, output=output, protocol=protocol)
     return ref
 
 
 def save_reference_stats(stats: GaussianStats, path: str | os.PathLike, manifest: dict) -> Path:
     """Write ``mu``/``sigma`` (pytorch-fid's keys) plus ``n`` and the manifest as JSON text."""
-    import json
+    return refstats.save_reference_stats(stats, path, manifest)
 
-    from genmetrics.results.io import atomic_write
 
-    arrays = stats.to_arrays()
+def _metrics_by_output(specs: list[MetricSpec], options: dict, with_reference: bool) -> dict[tuple[str, str], list[str]]:
+    """(backbone, output) → names of the requested metrics that need it."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for spec in specs:
+        requests = [*spec.generated(options), *(spec.reference(options) if with_reference else ())]
+        for r in requests:
+            names = out.setdefault((r.backbone, r.output), [])
+            if spec.name not in names:
+                names.append(spec.name)
+    return out
 
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            extra = {} if arrays["n"] is None else {"n": np.int64(arrays["n"])}
-            np.savez(f, mu=arrays["mu"], sigma=arrays["sigma"], manifest=np.array(json.dumps(manifest)), **extra)
 
-    return atomic_write(path, write)
+def _missing_output(backbone: Backbone, output: str, metrics: list[str]) -> UserError:
+    """Which metrics need ``output``, what the installed weights provide, and the fix."""
+    names = ", ".join(metrics) or "this run"
+    verb = "needs" if len(metrics) == 1 else "need"
+    describe = getattr(backbone, "describe_output", None)
+    what = f"{describe(output)} ('{output}')" if describe else f"output '{output}'"
+    have = getattr(backbone, "weights_description", None) or f"outputs: {', '.join(backbone.outputs)}"
+    fix_for = getattr(backbone, "output_fix", None)
+    fix = fix_for(output) if fix_for else "import weights that include it (see genmetrics weights list)"
+    return UserError(
+        f"{names} {verb} {what}, but the installed {backbone.name} weights ({have}) lack "
+        f"{'them' if describe else 'it'}; {fix}, or leave {names} out of --metrics"
+    )
 
 
 def _requests(specs: list[MetricSpec], side: str, options: dict) -> list[FeatureRequest]:
@@ -146,39 +164,46 @@ def evaluate(
         if not gen_items:
             raise UserError("no generated image has a prompt; check --prompts")
 
+    is_stats_file = isinstance(reference, (str, os.PathLike)) and str(reference).endswith(".npz")
+    # both sources are listed (and counted) before any network runs
+    ref_items = items_from(reference) if reference is not None and not is_stats_file and ref_requests else None
+    _check_counts(specs, len(gen_items), generated, ref_items, reference)
+
     bopts = BackboneOptions(protocol=protocol, device=device, dtype=dtype, offline=offline)
     instances: dict[str, Backbone] = dict(backbones or {})
     for r in [*gen_requests, *ref_requests]:
         if r.backbone not in instances:
             instances[r.backbone] = create_backbone(r.backbone, bopts)
+    users = _metrics_by_output(specs, opts, reference is not None)
     for r in [*gen_requests, *ref_requests]:
         if r.output not in instances[r.backbone].outputs:
+            raise _missing_output(instances[r.backbone], r.output, users.get((r.backbone, r.output), []))
+    ref_stats = None  # a statistics .npz is read and checked against the backbone before any work
+    if is_stats_file and ref_requests:
+        if any(r.form != "gaussian" for r in ref_requests):
             raise UserError(
-                f"backbone '{r.backbone}' has no output '{r.output}' with these weights "
-                f"(it has {', '.join(instances[r.backbone].outputs)}); "
-                "import weights that include it (see genmetrics weights list)"
+                f"{reference}: a statistics file only serves FID; pass a folder of images "
+                "as --reference for the other metrics"
             )
+        stats_request = ref_requests[0]
+        ref_stats = load_reference_stats(
+            Path(reference), instances[stats_request.backbone], output=stats_request.output,
+            protocol=protocol,
+        )
 
     store = FeatureCache(default_cache_path(cache_dir)) if cache else None
     try:
         gen = _extract("generated", gen_items, instances, gen_requests, store, batch_size, workers, strict, progress, generated)
         ref = None
         if reference is not None:
-            if isinstance(reference, (str, os.PathLike)) and str(reference).endswith(".npz"):
-                if any(r.form != "gaussian" for r in ref_requests):
-                    raise UserError(
-                        f"{reference}: a statistics file only serves FID; pass a folder of images "
-                        "as --reference for the other metrics"
-                    )
-                ref = load_reference_stats(Path(reference))
+            if ref_stats is not None:
+                key = (stats_request.backbone, stats_request.output)
+                ref_stats.check_dim(gen.gaussian(*key).dim if key in gen.gaussians else None,
+                                    f"this run's {key[0]} {key[1]} features")
+                ref = ref_stats.features(*key)
             elif ref_requests:
-                ref = _extract("reference", items_from(reference), instances, ref_requests, store, batch_size, workers, strict, progress, reference)
-
-        for spec in specs:
-            if len(gen) < spec.min_images:
-                raise UserError(f"{spec.name} needs at least {spec.min_images} generated images; got {len(gen)}")
-            if spec.needs_reference and ref is not None and ref.ids and len(ref) < spec.min_images:
-                raise UserError(f"{spec.name} needs at least {spec.min_images} reference images; got {len(ref)}")
+                ref = _extract("reference", ref_items, instances, ref_requests, store, batch_size, workers, strict, progress, reference)
+        _check_counts(specs, len(gen), generated, ref if ref is not None and ref.ids else None, reference, " readable")
 
         services: dict[str, Any] = {}
         if assignment is not None:
@@ -205,6 +230,7 @@ def evaluate(
         "reference_skipped": len(ref.skipped) if ref is not None else 0,
         "forwards": {k: gen.forwards.get(k, 0) + (ref.forwards.get(k, 0) if ref else 0) for k in instances},
         "cache_hits": {k: gen.cache_hits.get(k, 0) + (ref.cache_hits.get(k, 0) if ref else 0) for k in instances},
+        "cache_corrupt_rows": store.corrupt_rows if store is not None else 0,
     }
     manifest = base_manifest(
         metrics=names,
@@ -220,6 +246,10 @@ def evaluate(
         reference=str(reference) if isinstance(reference, (str, os.PathLike)) else (
             None if reference is None else "in-memory"),
     )
+    if ref_stats is not None:  # what made the statistics file (None: no manifest, assumed)
+        manifest["reference_manifest"] = ref_stats.manifest
+        if ref_stats.manifest is None:
+            manifest["reference_assumed"] = refstats.ASSUMED
     skipped = list(gen.skipped) + (list(ref.skipped) if ref is not None else [])
     if assignment is not None:
         counts["without_prompt_skipped"] = len(assignment.images_without_prompt)
@@ -237,6 +267,21 @@ def evaluate(
                 row["prompt_id"] = rec.prompt_id
         skipped += [(loc, "no prompt") for loc in assignment.images_without_prompt]
     return EvaluationResult(values, counts, manifest, per_image, skipped)
+
+
+def _check_counts(specs, n_gen: int, generated, ref, reference, readable: str = "") -> None:
+    """Every metric has the images it needs on each side (before and after decoding)."""
+    for spec in specs:
+        if n_gen < spec.min_images:
+            raise UserError(
+                f"{_describe(generated)}: {spec.name} needs at least {spec.min_images}{readable} "
+                f"generated images; got {n_gen}"
+            )
+        if spec.needs_reference and ref is not None and len(ref) < spec.min_images:
+            raise UserError(
+                f"{_describe(reference)}: {spec.name} needs at least {spec.min_images}{readable} "
+                f"reference images; got {len(ref)}"
+            )
 
 
 def check_run_settings(*, batch_size: int, workers: int | None, dtype: str) -> None:
@@ -330,7 +375,7 @@ def _extract(side, items, instances, requests, store, batch_size, workers, stric
 
 
 def _describe(source: Any) -> str:
-    return str(source) if isinstance(source, (str, os.PathLike)) else "in-memory images"
+    return printable(str(source)) if isinstance(source, (str, os.PathLike)) else "in-memory images"
 
 
 def _per_image_rows(gen: ExtractedFeatures, values: dict[str, MetricValue]) -> list[dict[str, Any]]:
@@ -362,9 +407,11 @@ def compute_reference_stats(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
     backbone: Backbone | None = None,
+    dtype: str = "fp32",
 ) -> tuple[Path, int]:
-    """Stream Inception pool3 statistics of ``images`` into a reusable ``.npz``."""
-    bopts = BackboneOptions(protocol=protocol, device=device, offline=offline)
+    """Stream Inception pool3 statistics of ``images`` into a reusable ``.npz`` whose manifest
+    names the backbone, weights, protocol and dtype (checked when it is used)."""
+    bopts = BackboneOptions(protocol=protocol, device=resolve_device(device), dtype=dtype, offline=offline)
     backbone = backbone or create_backbone("inception", bopts)
     request = FeatureRequest("inception", "pool3", "gaussian")
     store = FeatureCache(default_cache_path(cache_dir)) if cache else None
@@ -374,7 +421,8 @@ def compute_reference_stats(
     finally:
         if store is not None:
             store.close()
-    manifest = base_manifest(protocol=protocol, decode_policy=DECODE_POLICY,
-                             backbones={"inception": backbone.manifest()}, n=len(feats))
-    path = save_reference_stats(feats.gaussian("inception", "pool3"), out, manifest)
+    stats = feats.gaussian("inception", "pool3")
+    manifest = {**base_manifest(decode_policy=DECODE_POLICY),
+                **refstats.stats_manifest(backbone, "pool3", protocol, len(feats), stats.dim)}
+    path = save_reference_stats(stats, out, manifest)
     return path, len(feats)

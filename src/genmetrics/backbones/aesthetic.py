@@ -82,9 +82,9 @@ def load_aesthetic_head(
     from safetensors.torch import load_file
 
     from genmetrics.backbones.clip.weights import AESTHETIC_HEADS, clip_weight_spec
-    from genmetrics.weights.store import ensure_weights
+    from genmetrics.weights.store import verified_weights_path
 
     if name not in AESTHETIC_HEADS:
         raise UserError(f"unknown aesthetic head '{name}'; known: {', '.join(AESTHETIC_HEADS)}")
-    path = ensure_weights(clip_weight_spec(name), offline=offline)
+    path = verified_weights_path(clip_weight_spec(name), offline=offline)  # hashed on every load
     return head_from_state_dict(load_file(str(path))).to(device)

@@ -25,6 +25,7 @@ app.add_typer(weights_cli.app, name="weights")
 # Optional command groups, mounted when their modules are present.
 for _module, _name, _single in (
     ("genmetrics.cli.suites", "suites", False),
+    ("genmetrics.cli.cache", "cache", False),
     ("genmetrics.cli.generate", "generate", True),
     ("genmetrics.cli.benchmark", "benchmark", True),
     ("genmetrics.cli.compare", "compare", True),
@@ -62,7 +63,11 @@ def version() -> None:
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"warning: {message}\n"
+    """One line; a warning raised while an image is decoded names the image."""
+    from genmetrics.sources.decode import decoding_location
+
+    where = decoding_location()
+    return f"warning: {where}: {message}\n" if where else f"warning: {message}\n"
 
 
 def _usage_exceptions():
@@ -82,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = app(args=argv, standalone_mode=False)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from genmetrics.sources.items import printable
+
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except usage_error as exc:
         if no_args is not None and isinstance(exc, no_args):

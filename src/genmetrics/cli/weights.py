@@ -13,46 +13,77 @@ app = typer.Typer(help="Manage pinned model weights in the local cache.", no_arg
 
 @app.command("list")
 def list_weights() -> None:
-    """Show every known weights file, its source and whether it is cached."""
+    """Show every known weights file, its source, whether it is cached and what it provides."""
     from rich.console import Console
     from rich.table import Table
 
-    from genmetrics.weights.store import weight_specs
+    from genmetrics.weights.store import outputs_label, read_record, weight_specs
 
     table = Table(title="weights")
-    for col in ("name", "cached", "file", "source", "sha256"):
+    for col in ("name", "cached", "provides", "file", "source", "sha256"):
         table.add_column(col)
     for name, spec in sorted(weight_specs().items()):
-        cached = "yes" if spec.cached_path().exists() else "no"
-        table.add_row(name, cached, spec.filename, spec.origin, spec.sha256[:16] + "…")
+        path = spec.cached_path()
+        record = read_record(path) if path.exists() else None
+        cached = "no" if not path.exists() else "yes" if record else "yes (no record)"
+        table.add_row(
+            name, cached, outputs_label(spec, record), spec.filename, spec.origin,
+            spec.sha256[:16] + "…",
+        )
     Console().print(table)
+
+
+def _describe(spec, record: dict) -> str:
+    from genmetrics.weights.store import outputs_label
+
+    provides = outputs_label(spec, record)
+    form = record.get("source_form", "unknown form")
+    return f"{form}, {provides}" if provides else form
 
 
 @app.command("download")
 def download(names: list[str] = typer.Argument(..., help="Weights names (see `weights list`).")) -> None:
-    """Download (and convert) weights into the cache."""
-    from genmetrics.weights.store import ensure_weights, get_weight_spec
+    """Download (and convert) weights into the cache; replaces a cached file that fails its
+    check or provides fewer outputs (e.g. a pool3-only Inception)."""
+    from genmetrics.weights.store import download_weights, get_weight_spec
 
     for name in names:
-        path = ensure_weights(get_weight_spec(name), offline=False)
-        echo(f"{name}: {path}")
+        spec = get_weight_spec(name)
+        result = download_weights(spec, offline=False)
+        what = _describe(spec, result.record)
+        if result.action == "cached":
+            echo(f"{name}: already cached and verified ({what}): {result.path}")
+        else:
+            echo(f"{name}: {result.action} {result.path} ({what})")
 
 
 @app.command("import")
 def import_(
     name: str = typer.Argument(..., help="Weights name, e.g. inception."),
     path: Path = typer.Argument(..., help="A file obtained elsewhere (verified by sha256)."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace cached weights even when they provide more outputs."
+    ),
 ) -> None:
     """Import a weights file downloaded elsewhere (any known published form)."""
     from genmetrics.weights.store import get_weight_spec, import_weights
 
-    target = import_weights(get_weight_spec(name), path)
-    echo(f"{name}: imported {path} -> {target}")
+    spec = get_weight_spec(name)
+    result = import_weights(spec, path, force=force)
+    what = _describe(spec, result.record)
+    if result.action == "kept":
+        echo(
+            f"{name}: kept the cached weights ({what}) at {result.path}: {path} provides fewer "
+            "outputs; pass --force to replace them"
+        )
+    else:
+        echo(f"{name}: imported {path} -> {result.path} ({what})")
 
 
 @app.command("verify")
 def verify(names: list[str] = typer.Argument(None, help="Default: every cached file.")) -> None:
-    """Re-hash cached weights against their pinned sha256."""
+    """Re-hash cached weights against the sha256 recorded at install (and the pin). Exit 1 on
+    any mismatch; the record is never rewritten."""
     from genmetrics.weights.store import get_weight_spec, verify_weights, weight_specs
 
     specs = [get_weight_spec(n) for n in names] if names else [

@@ -3,135 +3,479 @@
 Rows are keyed by (backbone key, image content sha256, output name). Writes happen in one
 transaction per batch, so an interrupted run keeps every finished batch and a re-run resumes;
 several processes may share the file (SQLite's locking; a busy timeout waits for writers).
+
+Nothing read back is trusted: every feature row, derived value and remembered file hash
+carries a checksum that is verified on read; a row that fails it is a miss (recomputed and
+overwritten) and is counted in :attr:`FeatureCache.corrupt_rows`. The checksums guard
+against accidental damage (bad disks, torn copies, hand edits of one column), not against
+someone with write access who recomputes them. Every SQLite error becomes one
+:class:`~genmetrics.errors.UserError` line that names the file and the fix.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import os
+import shlex
 import sqlite3
+import struct
 import threading
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS features (
+from genmetrics.errors import UserError
+
+SCHEMA_VERSION = 2
+"""Layout of the file (``PRAGMA user_version``). Lower: the layout before checksums, whose
+rows are dropped on first use (they cannot be verified); higher: refused with the fix."""
+CACHE_FILENAME = "features.sqlite"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+"""Files SQLite keeps beside the database; they belong to it and are deleted with it."""
+
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS features (
     backbone TEXT NOT NULL,
     content TEXT NOT NULL,
     output TEXT NOT NULL,
     dtype TEXT NOT NULL,
     dim INTEGER NOT NULL,
     data BLOB NOT NULL,
+    checksum BLOB NOT NULL,
     PRIMARY KEY (backbone, content, output)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS derived (
+) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS derived (
     key TEXT PRIMARY KEY,
-    value REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS file_hashes (
+    value REAL NOT NULL,
+    checksum BLOB NOT NULL
+) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS file_hashes (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL
-) WITHOUT ROWID;
-"""
+    inode INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    checksum BLOB NOT NULL
+) WITHOUT ROWID""",
+)
+_CHUNK = 500  # keys per IN (...) query, below SQLite's bound-parameter limit
+
+T = TypeVar("T")
+
+
+def default_cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``<cache_dir>/features.sqlite``, by default under ``$GENMETRICS_HOME``."""
+    from genmetrics.weights.store import genmetrics_home
+
+    return Path(cache_dir or genmetrics_home()) / CACHE_FILENAME
+
+
+class CacheCorruptError(UserError):
+    """The database file itself is damaged (not one row: the file or its structure)."""
+
+
+def cache_command(path: Path, command: str) -> str:
+    """``genmetrics cache <command>``, with ``--cache-dir`` when ``path`` is not the default."""
+    extra = ""
+    if path.name == CACHE_FILENAME and path != default_cache_path():
+        extra = f" --cache-dir {shlex.quote(str(path.parent))}"
+    return f"'genmetrics cache {command}{extra}'"
+
+
+def cache_error(path: Path, exc: BaseException) -> UserError:
+    """One line for an SQLite error on the cache at ``path``: what happened and the fix."""
+    msg = str(exc).strip() or type(exc).__name__
+    low = msg.lower()
+    elsewhere = "pass --cache-dir DIR to use another folder, or --no-cache"
+    if "readonly" in low or "read-only" in low or "permission" in low:
+        return UserError(f"the feature cache {path} is not writable ({msg}); {elsewhere}")
+    if "unable to open" in low or "cannot open" in low:
+        return UserError(
+            f"cannot open the feature cache {path} ({msg}); check that its folder exists and is "
+            f"writable, or {elsewhere}"
+        )
+    if "full" in low:
+        return UserError(
+            f"no space left for the feature cache {path} ({msg}); free disk space, or {elsewhere}"
+        )
+    if "locked" in low or "busy" in low:
+        return UserError(
+            f"the feature cache {path} stayed locked by another process ({msg}); retry when it "
+            f"finishes, or {elsewhere}"
+        )
+    return CacheCorruptError(
+        f"the feature cache {path} is corrupt ({msg}); run {cache_command(path, 'check')} to see "
+        f"what is damaged or {cache_command(path, 'clear')} to rebuild it (features are "
+        "recomputed)"
+    )
+
+
+def _text(h: hashlib.blake2b, *parts: object) -> None:
+    """Each part as text, length-prefixed (no two different tuples hash alike)."""
+    for part in parts:
+        raw = str(part).encode("utf-8", "surrogatepass")
+        h.update(len(raw).to_bytes(8, "little"))
+        h.update(raw)
+
+
+def feature_checksum(
+    backbone: str, content: str, output: str, dtype: str, dim: int, data: bytes
+) -> bytes:
+    """blake2b-128 of one feature row, every column included."""
+    h = hashlib.blake2b(digest_size=16, person=b"gm-feature-v2")
+    _text(h, backbone, content, output, dtype, dim)
+    h.update(data)
+    return h.digest()
+
+
+def value_checksum(key: str, value: float) -> bytes:
+    """blake2b-128 of one derived (key, value) row."""
+    h = hashlib.blake2b(digest_size=16, person=b"gm-derived-v2")
+    _text(h, key)
+    h.update(struct.pack("<d", value))
+    return h.digest()
+
+
+def file_checksum(path: str, stat: Sequence[int], sha256: str) -> bytes:
+    """blake2b-128 of one remembered file hash (path, size, mtime_ns, inode, ctime_ns, sha256)."""
+    h = hashlib.blake2b(digest_size=16, person=b"gm-filehash-v2")
+    _text(h, path, *stat, sha256)
+    return h.digest()
+
+
+def _vector(backbone: str, content: str, row: tuple) -> np.ndarray | None:
+    """The vector of a stored (output, dtype, dim, data, checksum) row, or None if damaged."""
+    output, dtype, dim, data, checksum = row
+    if not (isinstance(data, bytes) and isinstance(dim, int) and isinstance(dtype, str)):
+        return None
+    if checksum != feature_checksum(backbone, content, output, dtype, dim, data):
+        return None
+    try:
+        kind = np.dtype(dtype)
+    except TypeError:
+        return None
+    if kind.hasobject or dim < 0 or dim * kind.itemsize != len(data):
+        return None
+    return np.frombuffer(data, dtype=kind)
+
+
+def _value_ok(key: str, value: object, checksum: object) -> bool:
+    return isinstance(value, (int, float)) and checksum == value_checksum(key, float(value))
+
+
+@dataclass
+class CheckReport:
+    """What :meth:`FeatureCache.check` found."""
+
+    integrity: list[str] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+    bad: dict[str, int] = field(default_factory=dict)
+    repaired: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.integrity and not any(self.bad.values())
 
 
 class FeatureCache:
-    """Feature vectors by (backbone key, content hash, output)."""
+    """Feature vectors by (backbone key, content hash, output), verified on every read.
 
-    def __init__(self, path: str | Path) -> None:
+    ``readonly`` opens an existing file without changing it (no upgrade, no writes), for
+    inspection.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        self.version = SCHEMA_VERSION
+        self._corrupt: set[tuple[str, ...]] = set()
+        self._warned = False
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), timeout=60.0, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
-        self._conn.commit()
+        self._conn: sqlite3.Connection | None = None
+        if readonly:
+            if not self.path.is_file():
+                raise UserError(f"no feature cache at {self.path}")
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(
+                    f"cannot create the feature cache folder {self.path.parent} "
+                    f"({exc.strerror or exc}); pass --cache-dir DIR to use another folder, "
+                    "or --no-cache"
+                ) from None
+        try:
+            self._run(self._open)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        if self.readonly:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            self._conn = sqlite3.connect(
+                uri, uri=True, timeout=60.0, check_same_thread=False, isolation_level=None
+            )
+        else:
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=60.0, check_same_thread=False, isolation_level=None
+            )
+        conn = self._conn
+        self.version = conn.execute("PRAGMA user_version").fetchone()[0]
+        self._check_version()
+        if self.readonly:
+            return
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if self.version != SCHEMA_VERSION:
+            self._transaction(self._upgrade)
+
+    def _check_version(self) -> None:
+        if self.version > SCHEMA_VERSION:
+            raise UserError(
+                f"the feature cache {self.path} was written by a newer genmetrics (layout "
+                f"version {self.version}; this one reads up to {SCHEMA_VERSION}); upgrade "
+                f"genmetrics, run {cache_command(self.path, 'clear')} to rebuild it, or pass "
+                "--cache-dir DIR to keep a separate cache"
+            )
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Create the tables; a file of an older layout loses its rows (they carry no
+        checksum, so they cannot be told from damaged ones: recomputing is the safe choice)."""
+        self.version = conn.execute("PRAGMA user_version").fetchone()[0]  # under the lock now
+        self._check_version()
+        if self.version == SCHEMA_VERSION:
+            return  # another process upgraded it meanwhile
+        for table in ("features", "derived", "file_hashes"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for ddl in _TABLES:
+            conn.execute(ddl)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.version = SCHEMA_VERSION
+
+    def _run(self, fn: Callable[[], T]) -> T:
+        """Every SQLite call goes through here: its errors become one UserError line."""
+        try:
+            return fn()
+        except sqlite3.Error as exc:
+            raise cache_error(self.path, exc) from None
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            fn(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        if rows:
+            with self._lock:
+                self._run(lambda: self._transaction(lambda conn: conn.executemany(sql, rows)))
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            conn = self._conn
+            assert conn is not None
+            return self._run(lambda: conn.execute(sql, params).fetchall())
+
+    def _damaged(self, *key: str) -> None:
+        """Count a row that failed its check; the first one of a cache also warns."""
+        self._corrupt.add(key)
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"the feature cache {self.path} has damaged entries; they are ignored and "
+                f"recomputed (run {cache_command(self.path, 'check')} to see the rest)",
+                stacklevel=3,
+            )
+
+    @property
+    def corrupt_rows(self) -> int:
+        """Distinct rows read from this cache that failed their checksum (each was a miss)."""
+        return len(self._corrupt)
 
     def get_many(
         self, backbone: str, contents: Sequence[str], outputs: Sequence[str]
     ) -> dict[str, dict[str, np.ndarray]]:
-        """Rows found, as {content hash: {output: vector}}; only complete entries are returned."""
+        """Rows found and verified, as {content hash: {output: vector}}; only complete entries
+        are returned. A damaged row is left out (a miss) and counted."""
         found: dict[str, dict[str, np.ndarray]] = {}
         unique = list(dict.fromkeys(contents))
-        with self._lock:
-            for start in range(0, len(unique), 500):
-                chunk = unique[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"SELECT content, output, dtype, data FROM features "
-                    f"WHERE backbone = ? AND content IN ({marks})",
-                    [backbone, *chunk],
-                ).fetchall()
-                for content, output, dtype, data in rows:
-                    found.setdefault(content, {})[output] = np.frombuffer(data, dtype=dtype)
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT content, output, dtype, dim, data, checksum FROM features "
+                f"WHERE backbone = ? AND content IN ({marks})",
+                [backbone, *chunk],
+            )
+            for content, *row in rows:
+                vec = _vector(backbone, content, tuple(row))
+                if vec is None:
+                    self._damaged("features", backbone, content, str(row[0]))
+                else:
+                    found.setdefault(content, {})[row[0]] = vec
         wanted = set(outputs)
         return {c: v for c, v in found.items() if wanted.issubset(v)}
 
-    def put_many(
-        self, backbone: str, rows: Iterable[tuple[str, dict[str, np.ndarray]]]
-    ) -> None:
-        records = [
-            (backbone, content, name, str(vec.dtype), int(vec.size), np.ascontiguousarray(vec).tobytes())
-            for content, outputs in rows
-            for name, vec in outputs.items()
-        ]
-        if not records:
-            return
-        with self._lock:
-            with self._conn:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", records
-                )
+    def put_many(self, backbone: str, rows: Iterable[tuple[str, dict[str, np.ndarray]]]) -> None:
+        """Store (content hash, {output: vector}) rows, replacing what was there."""
+        records = []
+        for content, outputs in rows:
+            for name, vec in outputs.items():
+                arr = np.ascontiguousarray(vec).reshape(-1)
+                data, dtype, dim = arr.tobytes(), str(arr.dtype), int(arr.size)
+                checksum = feature_checksum(backbone, content, name, dtype, dim, data)
+                records.append((backbone, content, name, dtype, dim, data, checksum))
+        self._write("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?, ?)", records)
 
-    def known_hashes(self, stats: dict[str, tuple[int, int]]) -> dict[str, str]:
-        """sha256 of files whose (size, mtime_ns) are unchanged since they were last hashed."""
+    def known_hashes(self, stats: dict[str, tuple[int, ...]]) -> dict[str, str]:
+        """sha256 of files whose (size, mtime_ns, inode, ctime_ns) are unchanged since they
+        were last hashed; a file replaced by one of the same size and mtime is hashed anew."""
         found: dict[str, str] = {}
         paths = list(stats)
-        with self._lock:
-            for start in range(0, len(paths), 500):
-                chunk = paths[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"SELECT path, size, mtime_ns, sha256 FROM file_hashes WHERE path IN ({marks})", chunk
-                ).fetchall()
-                for path, size, mtime_ns, digest in rows:
-                    if stats[path] == (size, mtime_ns):
-                        found[path] = digest
+        for start in range(0, len(paths), _CHUNK):
+            chunk = paths[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT path, size, mtime_ns, inode, ctime_ns, sha256, checksum "
+                f"FROM file_hashes WHERE path IN ({marks})",
+                chunk,
+            )
+            for path, *stat, digest, checksum in rows:
+                if checksum != file_checksum(path, stat, digest):
+                    self._damaged("file_hashes", path)
+                elif tuple(stats[path]) == tuple(stat):
+                    found[path] = digest
         return found
 
-    def remember_hashes(self, rows: list[tuple[str, int, int, str]]) -> None:
-        """Store (path, size, mtime_ns, sha256) of files just hashed."""
-        if rows:
-            with self._lock, self._conn:
-                self._conn.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", rows)
+    def remember_hashes(self, rows: Iterable[tuple[str, Sequence[int], str]]) -> None:
+        """Store (path, (size, mtime_ns, inode, ctime_ns), sha256) of files just hashed."""
+        records = [
+            (path, *map(int, stat), digest, file_checksum(path, [int(s) for s in stat], digest))
+            for path, stat, digest in rows
+            if len(stat) == 4
+        ]
+        self._write("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?, ?, ?, ?)", records)
 
     def get_value(self, key: str) -> float | None:
-        """A number derived purely from cached content (e.g. a Fréchet distance), by key."""
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM derived WHERE key = ?", (key,)).fetchone()
-        return None if row is None else float(row[0])
+        """A number derived purely from cached content (e.g. a Fréchet distance), by key;
+        None when absent or when its checksum fails (the caller recomputes it)."""
+        rows = self._query("SELECT value, checksum FROM derived WHERE key = ?", (key,))
+        if not rows:
+            return None
+        value, checksum = rows[0]
+        if not _value_ok(key, value, checksum):
+            self._damaged("derived", key)
+            return None
+        return float(value)
 
     def put_value(self, key: str, value: float) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO derived VALUES (?, ?)", (key, float(value)))
+        """Remember a derived number (NaN is not stored: SQLite cannot hold it)."""
+        value = float(value)
+        if math.isnan(value):
+            return
+        self._write(
+            "INSERT OR REPLACE INTO derived VALUES (?, ?, ?)",
+            [(key, value, value_checksum(key, value))],
+        )
 
     def count(self, backbone: str | None = None) -> int:
+        if backbone is None:
+            return self._query("SELECT COUNT(*) FROM features")[0][0]
+        return self._query("SELECT COUNT(*) FROM features WHERE backbone = ?", (backbone,))[0][0]
+
+    def summary(self) -> dict[str, object]:
+        """Rows per backbone key ({key: (rows, bytes)}), derived values and file hashes."""
+        per = self._query(
+            "SELECT backbone, COUNT(*), COALESCE(SUM(length(data)), 0) FROM features "
+            "GROUP BY backbone ORDER BY backbone"
+        )
+        return {
+            "backbones": {b: (n, size) for b, n, size in per},
+            "derived": self._query("SELECT COUNT(*) FROM derived")[0][0],
+            "file_hashes": self._query("SELECT COUNT(*) FROM file_hashes")[0][0],
+        }
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """``PRAGMA integrity_check`` and every checksum; ``repair`` deletes damaged rows."""
+        report = CheckReport()
+        lines = [r[0] for r in self._query("PRAGMA integrity_check")]
+        report.integrity = [] if lines == ["ok"] else [str(x) for x in lines]
+        bad: dict[str, list[tuple]] = {"features": [], "derived": [], "file_hashes": []}
         with self._lock:
-            if backbone is None:
-                return self._conn.execute("SELECT COUNT(*) FROM features").fetchone()[0]
-            return self._conn.execute(
-                "SELECT COUNT(*) FROM features WHERE backbone = ?", (backbone,)
-            ).fetchone()[0]
+            conn = self._conn
+            assert conn is not None
+
+            def scan() -> None:
+                rows = conn.execute(
+                    "SELECT backbone, content, output, dtype, dim, data, checksum FROM features"
+                )
+                n = 0
+                for backbone, content, *row in rows:
+                    n += 1
+                    if _vector(backbone, content, tuple(row)) is None:
+                        bad["features"].append((backbone, content, row[0]))
+                report.checked["features"] = n
+                n = 0
+                for key, value, checksum in conn.execute("SELECT * FROM derived"):
+                    n += 1
+                    if not _value_ok(key, value, checksum):
+                        bad["derived"].append((key,))
+                report.checked["derived"] = n
+                n = 0
+                for path, *stat, digest, checksum in conn.execute("SELECT * FROM file_hashes"):
+                    n += 1
+                    if checksum != file_checksum(path, stat, digest):
+                        bad["file_hashes"].append((path,))
+                report.checked["file_hashes"] = n
+
+            self._run(scan)
+        report.bad = {table: len(keys) for table, keys in bad.items()}
+        if repair and any(bad.values()):
+            where = {
+                "features": "backbone = ? AND content = ? AND output = ?",
+                "derived": "key = ?",
+                "file_hashes": "path = ?",
+            }
+
+            def delete(conn: sqlite3.Connection) -> None:
+                for table, keys in bad.items():
+                    conn.executemany(f"DELETE FROM {table} WHERE {where[table]}", keys)
+
+            with self._lock:
+                self._run(lambda: self._transaction(delete))
+            report.repaired = sum(report.bad.values())
+        return report
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error:
+                    pass
+                self._conn = None
 
     def __enter__(self) -> FeatureCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def cache_files(path: Path) -> list[Path]:
+    """The database file and the side files SQLite keeps beside it, those that exist."""
+    candidates = [path, *(path.with_name(path.name + s) for s in SIDE_FILES)]
+    return [p for p in candidates if p.exists() or p.is_symlink()]

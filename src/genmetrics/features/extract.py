@@ -64,6 +64,8 @@ ProgressFn = Callable[[int], None]
 KEEP_BLOB_BYTES = 8 << 20
 """Encoded files up to this size are kept between hashing and decoding (read once); larger
 ones are hashed as a stream and read again only if they must be decoded."""
+KEEP_CHUNK_BYTES = 128 << 20
+"""At most this many encoded bytes are kept per chunk between hashing and decoding."""
 DECODE_BUDGET_PIXELS = 48_000_000
 """Decoded pixels held at once by all decode threads together (≈ 144 MB as uint8, plus the
 resize's float copies). An image larger than this is decoded alone."""
@@ -203,6 +205,7 @@ def _hash_chunk(part, cache, pool, result, strict, warn) -> list[tuple[ImageItem
     todo = [item for item in part if item.location not in known]
     hashed = dict(zip((i.location for i in todo), pool.map(_hash_item, todo), strict=True))
     keep: list[tuple[ImageItem, bytes | np.ndarray | None, str]] = []
+    kept_bytes = 0
     fresh: list[tuple[str, tuple[int, ...], str]] = []
     for item in part:
         if item.location in known:
@@ -212,6 +215,10 @@ def _hash_chunk(part, cache, pool, result, strict, warn) -> list[tuple[ImageItem
         if err is not None or digest is None:
             _skip(result, item.location, err or "cannot read file", strict, warn)
             continue
+        if isinstance(blob, bytes):
+            kept_bytes += len(blob)
+            if kept_bytes > KEEP_CHUNK_BYTES:
+                blob = None  # read again when decoded: the chunk's bytes stay bounded
         keep.append((item, blob, digest))
         if item.location in stats:
             fresh.append((item.location, stats[item.location], digest))
@@ -230,23 +237,30 @@ def _skip(result: ExtractedFeatures, where: str, reason: str, strict: bool, warn
 def _prepare(
     item: ImageItem, blob, bbs: list[tuple[str, Backbone]], budget: PixelBudget
 ) -> dict[str, np.ndarray]:
-    """Decode one image and preprocess it for each backbone in ``bbs``, holding the
-    full-resolution pixels only inside the decode budget."""
-    if blob is None:  # not kept after hashing (unchanged file, or a large one): read it now
-        blob, err = _read(item)
-        if err is not None:
-            raise ImageDecodeError(item.location, err)
+    """Decode one image and preprocess it for each backbone in ``bbs``, holding its
+    full-resolution pixels only inside the decode budget and only until the small network
+    inputs exist. A file not kept after hashing is opened by path, never read whole."""
+    if blob is None:
+        if item.file is not None:
+            blob = item.file
+        else:
+            blob, err = _read(item)
+            if err is not None:
+                raise ImageDecodeError(item.location, err)
     try:
         if isinstance(blob, np.ndarray):
             with budget.hold(blob.shape[0] * blob.shape[1]):
                 return {name: bb.preprocess(blob) for name, bb in bbs}
-        with open_image(blob, item.location) as img:
-            del blob
-            with budget.hold(img.width * img.height):
-                pixels = load_rgb(img, item.location)
-                return {name: bb.preprocess(pixels) for name, bb in bbs}
+        img = open_image(blob, item.location)
+        del blob
+        with budget.hold(img.width * img.height):
+            pixels = load_rgb(img, item.location)  # closes img: its memory is freed here
+            del img
+            return {name: bb.preprocess(pixels) for name, bb in bbs}
     except MemoryError:
         raise ImageDecodeError(item.location, "out of memory while decoding or resizing") from None
+    except OSError as exc:
+        raise ImageDecodeError(item.location, f"cannot read file ({exc.strerror or exc})") from None
 
 
 def _features_for(

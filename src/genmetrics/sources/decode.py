@@ -22,9 +22,13 @@ Policy (recorded in every manifest as ``DECODE_POLICY``):
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import struct
+import threading
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -39,6 +43,30 @@ DECODE_POLICY = (
 )
 DECODE_REVISION = "2"
 """Changes whenever decoding could give other pixels for the same file (part of cache keys)."""
+
+
+# We refuse images over MAX_PIXELS from the header ourselves (same limit as Pillow's), so
+# Pillow's own warning for them would only repeat that refusal.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+_current = threading.local()
+
+
+@contextlib.contextmanager
+def decoding(where: str) -> Iterator[None]:
+    """Mark ``where`` as the file this thread decodes, so that a warning Pillow raises
+    meanwhile (e.g. a corrupt EXIF block) can be shown with the file's name."""
+    previous = getattr(_current, "where", None)
+    _current.where = where
+    try:
+        yield
+    finally:
+        _current.where = previous
+
+
+def decoding_location() -> str | None:
+    """The file this thread is decoding, if any (see :func:`decoding`)."""
+    return getattr(_current, "where", None)
 
 
 def check_dimensions(width: int, height: int, where: str) -> None:
@@ -66,7 +94,8 @@ def _high_byte(arr: np.ndarray) -> np.ndarray:
 def pil_to_rgb_array(img: Image.Image, where: str = "image") -> np.ndarray:
     """Convert an opened PIL image to HxWx3 uint8 by the policy above."""
     try:
-        img = ImageOps.exif_transpose(img)
+        with decoding(where):
+            img = ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
         pass
     mode = img.mode
@@ -81,31 +110,50 @@ def pil_to_rgb_array(img: Image.Image, where: str = "image") -> np.ndarray:
         if mode == "P" and "transparency" in img.info:
             img = img.convert("RGBA")
         img = img.convert("RGB")
-    arr = np.asarray(img, dtype=np.uint8)
+    arr = _to_array(img)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ImageDecodeError(where, f"unexpected decoded shape {arr.shape}")
-    return np.ascontiguousarray(arr)
+    return arr
+
+
+STRIP_BYTES = 16 << 20
+"""Large images are copied out of Pillow in strips of about this size: ``np.asarray`` on a
+whole image makes a temporary ``bytes`` copy first, doubling the peak for a 9000×9000 photo."""
+
+
+def _to_array(img: Image.Image) -> np.ndarray:
+    """An RGB PIL image as a new HxWx3 uint8 array, without a whole-image temporary."""
+    width, height = img.size
+    if width * height * 3 <= STRIP_BYTES:
+        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    rows = max(1, STRIP_BYTES // (width * 3))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        out[top:bottom] = np.asarray(img.crop((0, top, width, bottom)), dtype=np.uint8)
+    return out
 
 
 def decode_image(data: bytes | np.ndarray, where: str) -> np.ndarray:
     """Decode one image (or pass an in-memory array through) to HxWx3 uint8 RGB."""
     if isinstance(data, np.ndarray):
         return data
-    with open_image(data, where) as img:
-        return load_rgb(img, where)
+    return load_rgb(open_image(data, where), where)
 
 
-def open_image(data: bytes, where: str) -> Image.Image:
-    """Open ``data`` and check its size from the header alone (no pixel is decoded yet)."""
-    if not data:
+def open_image(data: bytes | str, where: str) -> Image.Image:
+    """Open encoded bytes, or a file by its path (read lazily, never whole into memory),
+    and check the size from the header alone: no pixel is decoded yet."""
+    if isinstance(data, bytes) and not data:
         raise ImageDecodeError(where, "empty file (0 bytes); remove it or regenerate it")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+        with decoding(where):
+            img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(where, f"refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
+        if isinstance(data, str) and os.path.getsize(data) == 0:
+            raise ImageDecodeError(where, "empty file (0 bytes); remove it or regenerate it") from None
         raise ImageDecodeError(where, "not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageDecodeError(where, f"unreadable or truncated image ({exc})") from None
@@ -118,10 +166,10 @@ def open_image(data: bytes, where: str) -> Image.Image:
 
 
 def load_rgb(img: Image.Image, where: str) -> np.ndarray:
-    """Decode the pixels of an image from :func:`open_image` by the policy above."""
+    """Decode the pixels of an image from :func:`open_image` by the policy above, then close
+    it: only the returned array stays in memory."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with decoding(where):
             img.load()
             return pil_to_rgb_array(img, where)
     except ImageDecodeError:
@@ -132,3 +180,5 @@ def load_rgb(img: Image.Image, where: str) -> np.ndarray:
         raise ImageDecodeError(where, f"{img.width}x{img.height}: out of memory while decoding") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         raise ImageDecodeError(where, f"unreadable or truncated image ({exc})") from None
+    finally:
+        img.close()

@@ -8,7 +8,7 @@ import torch
 from genmetrics.backbones.clip import configs, weights
 from genmetrics.backbones.clip.configs import tiny_arch
 from genmetrics.backbones.clip.model import ClipEncoder
-from genmetrics.errors import MissingWeightsError
+from genmetrics.errors import MissingWeightsError, WeightsHashError
 from genmetrics.weights.store import WeightSpec, import_weights, sha256_file, weight_specs
 from tests.backbones.clip.reference import ReferenceCLIP, randomize
 
@@ -67,3 +67,39 @@ def test_load_clip_from_imported_checkpoint(tmp_path, monkeypatch) -> None:
     with torch.no_grad():
         assert (model.encode_image(pixels) - ref64.encode_image(pixels)).abs().max() < 1e-10
         assert (model.encode_text(ids) - ref64.encode_text(ids)).abs().max() < 1e-10
+
+
+def _flip_byte(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_load_clip_hashes_the_file_on_every_load(tmp_path, monkeypatch) -> None:
+    arch = tiny_arch(act="gelu")
+    src = tmp_path / "tiny.pt"
+    torch.save({"state_dict": randomize(ReferenceCLIP(arch)).state_dict()}, src)
+    spec = WeightSpec(name="clip-tiny-test", filename="clip-tiny-test.safetensors",
+                      sha256=sha256_file(src), url="https://example.invalid/tiny.pt",
+                      convert=weights._convert_clip)
+    monkeypatch.setitem(configs.ARCHS, "tiny", arch)
+    monkeypatch.setitem(weights.CLIP_MODELS, "clip-tiny-test", weights.ClipModelInfo("tiny", "clip"))
+    monkeypatch.setattr(weights, "clip_weight_spec", lambda name: spec)
+    path = import_weights(spec, src).path
+    weights.load_clip("clip-tiny-test", offline=True)
+    _flip_byte(path)
+    with pytest.raises(WeightsHashError, match="genmetrics weights download clip-tiny-test"):
+        weights.load_clip("clip-tiny-test", offline=True)
+
+
+def test_aesthetic_head_hashes_the_file_on_every_load() -> None:
+    from genmetrics.backbones.aesthetic import load_aesthetic_head
+    from tests.conftest import shared_file
+
+    name = "aesthetic-laion-v1-b32"
+    path = import_weights(weights.clip_weight_spec(name),
+                          shared_file("weights/aesthetic/sa_0_4_vit_b_32_linear.pth")).path
+    load_aesthetic_head(name, offline=True)
+    _flip_byte(path)
+    with pytest.raises(WeightsHashError, match=name):
+        load_aesthetic_head(name, offline=True)

@@ -64,7 +64,7 @@ def test_features_equal_the_reference_torchscript(imported, torchscript, photo_s
 
 def test_pool3_only_weights_refuse_is_clearly(imported, photo_sets):
     gen, _ = photo_sets
-    with pytest.raises(UserError, match="logits"):
+    with pytest.raises(UserError, match="is needs Inception.s 1008-way logits"):
         evaluate(gen, None, "is", cache=False)
 
 

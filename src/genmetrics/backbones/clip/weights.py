@@ -1,7 +1,8 @@
 """Pinned weights of the CLIP family and the LAION aesthetic heads, and the CLIP loader.
 
 Every file is pinned by sha256 and converted once into a safetensors file in the cache
-(transformers ``CLIPModel`` layout for CLIP models, original keys for aesthetic heads).
+(transformers ``CLIPModel`` layout for CLIP models, original keys for aesthetic heads); loading
+hashes the cached file against its install record each time.
 :func:`register_clip_weights` adds the specs to the weights registry; nothing registers at import.
 """
 
@@ -14,7 +15,7 @@ import torch
 
 from genmetrics.backbones.clip.configs import ClipArch, get_arch
 from genmetrics.errors import UserError
-from genmetrics.weights.store import WeightSpec, ensure_weights, register_weights
+from genmetrics.weights.store import WeightSpec, register_weights, verified_weights_path
 
 _OPENAI = "https://openaipublic.azureedge.net/clip/models"
 _OPENAI_SHA = {
@@ -197,6 +198,6 @@ def load_clip(
 
     if name not in CLIP_MODELS:
         raise UserError(f"unknown CLIP model '{name}'; known: {', '.join(CLIP_MODELS)}")
-    path = ensure_weights(clip_weight_spec(name), offline=offline)
+    path = verified_weights_path(clip_weight_spec(name), offline=offline)  # hashed on every load
     arch: ClipArch = get_arch(CLIP_MODELS[name].arch)
     return ClipEncoder.from_state_dict(arch, load_file(str(path)), device=device, dtype=dtype)

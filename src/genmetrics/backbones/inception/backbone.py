@@ -12,7 +12,14 @@ import numpy as np
 
 from genmetrics.backbones.registry import Backbone, BackboneOptions, register_backbone
 from genmetrics.protocols.resize import get_resize_protocol
-from genmetrics.weights.store import WeightSpec, ensure_weights, file_sha256, register_weights
+from genmetrics.weights.store import (
+    WeightSpec,
+    cached_record,
+    check_weights_file,
+    ensure_weights,
+    register_weights,
+    sha256_file,
+)
 
 INPUT_SIZE = 299
 PYTORCH_FID_URL = (
@@ -21,10 +28,17 @@ PYTORCH_FID_URL = (
 )
 
 
-def _convert(src, dst) -> None:
+OUTPUT_DIMS = {"pool3": 2048, "logits_unbiased": 1008}
+_OUTPUT_NAMES = {
+    "pool3": "Inception's 2048-d pool3 features",
+    "logits_unbiased": "Inception's 1008-way logits",
+}
+
+
+def _convert(src, dst) -> dict[str, object]:
     from genmetrics.backbones.inception.convert import convert_inception_weights
 
-    convert_inception_weights(src, dst)
+    return convert_inception_weights(src, dst)
 
 
 def inception_weight_spec() -> WeightSpec:
@@ -40,15 +54,17 @@ def inception_weight_spec() -> WeightSpec:
         sha256=main,
         description="TF 2015-12-05 Inception v3 for FID/KID/IS/PR (pytorch-fid release)",
         url=PYTORCH_FID_URL,
-        source_filename="pt_inception-2015-12-05-6726825d.pth",
+        source_filename=convert.FULL_SOURCE_FILENAME,
         license="Apache-2.0 (TensorFlow model weights)",
         convert=_convert,
         alt_sha256=tuple(h for h in known if h != main),
+        outputs=("pool3", "logits_unbiased"),
     )
 
 
 class InceptionBackbone(Backbone):
     name = "inception"
+    output_dims = OUTPUT_DIMS
 
     def __init__(self, options: BackboneOptions, weights_path: str | None = None) -> None:
         import torch
@@ -57,8 +73,15 @@ class InceptionBackbone(Backbone):
         self._resize = get_resize_protocol(options.protocol)
         # The FID Inception always runs in fp32 (fp64 on request): reduced precision would
         # move FID by more than the differences people report. --dtype applies to CLIP models.
-        path = weights_path or str(ensure_weights(inception_weight_spec(), options.offline))
-        self.weights_sha256 = file_sha256(path)
+        if weights_path is None:
+            spec = inception_weight_spec()
+            path = str(ensure_weights(spec, options.offline))
+            # identity from the install record (no re-hash); the bytes are hashed on load
+            self._record: dict[str, Any] | None = cached_record(spec)
+            self.weights_sha256 = self._record["sha256"]
+        else:
+            path, self._record = str(weights_path), None
+            self.weights_sha256 = sha256_file(path)
         self.device = torch.device(options.device)
         self.dtype = "fp64" if options.dtype == "fp64" else "fp32"
         self.torch_dtype = torch.float64 if self.dtype == "fp64" else torch.float32
@@ -77,6 +100,8 @@ class InceptionBackbone(Backbone):
         if self._net is None:
             from genmetrics.backbones.inception.convert import load_inception
 
+            # every load hashes the file: a changed file is never run
+            check_weights_file(self._path, self.weights_sha256, name="inception")
             net = load_inception(self._path, self.device).to(self.torch_dtype).eval()
             # channels-last runs the convolutions ~1.5x faster on CPU (oneDNN); same math
             self._net = net.to(memory_format=torch.channels_last)
@@ -85,6 +110,27 @@ class InceptionBackbone(Backbone):
     @property
     def key(self) -> str:
         return f"inception-tf20151205/{self.weights_sha256[:16]}/{self.protocol}/{self.dtype}/v1"
+
+    @property
+    def weights_description(self) -> str:
+        """E.g. ``fid-helper TorchScript, pool3 only`` (for messages)."""
+        from genmetrics.backbones.inception.convert import FORM_LABELS
+
+        form = (self._record or {}).get("source_form")
+        where = FORM_LABELS.get(form, form) if form else f"from {self._path}"
+        return f"{where}, {'pool3+logits' if self.has_fc else 'pool3 only'}"
+
+    def describe_output(self, output: str) -> str:
+        return _OUTPUT_NAMES.get(output, f"Inception output '{output}'")
+
+    def output_fix(self, output: str) -> str:
+        """How to get weights that provide ``output``."""
+        from genmetrics.backbones.inception.convert import FULL_SOURCE_FILENAME
+
+        return (
+            "run 'genmetrics weights download inception' or 'genmetrics weights import inception "
+            f"{FULL_SOURCE_FILENAME}' (pytorch-fid release)"
+        )
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         return self._resize(image, INPUT_SIZE)

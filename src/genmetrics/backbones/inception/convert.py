@@ -44,6 +44,17 @@ KNOWN_SOURCES: dict[str, str] = {
 
 FORMS = ("pytorch-fid", "nvidia-torchscript", "fid-helper-torchscript", "genmetrics")
 
+FORM_LABELS: dict[str, str] = {
+    "pytorch-fid": "pytorch-fid release",
+    "nvidia-torchscript": "NVIDIA TorchScript",
+    "fid-helper-torchscript": "fid-helper TorchScript",
+    "genmetrics": "genmetrics safetensors",
+}
+"""Human names of the forms, for messages."""
+
+FULL_SOURCE_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
+"""The pytorch-fid release file: the published form with the 1008-way classifier."""
+
 # --- TorchScript (NVIDIA) naming -> our naming -------------------------------------------------
 
 _STEM = {
@@ -230,13 +241,16 @@ def validate_state_dict(tensors: dict[str, torch.Tensor]) -> bool:
     return has_fc
 
 
-def convert_inception_weights(src: Path, dst: Path) -> None:
-    """Convert any supported form of the FID Inception weights at ``src`` to safetensors ``dst``."""
+def convert_inception_weights(src: Path, dst: Path) -> dict[str, object]:
+    """Convert any supported form of the FID Inception weights at ``src`` to safetensors ``dst``.
+
+    Returns ``{"source_form": form, "outputs": [...]}`` for the install record: ``pool3``, plus
+    ``logits_unbiased`` when the source has the classifier."""
     from safetensors.torch import save_file
 
     src, dst = Path(src), Path(dst)
     form, tensors = load_source(src)
-    validate_state_dict(tensors)
+    has_fc = validate_state_dict(tensors)
     digest = sha256_file(src)
     known = KNOWN_SOURCES.get(digest)
     if known is not None and known != form:
@@ -246,6 +260,7 @@ def convert_inception_weights(src: Path, dst: Path) -> None:
     tmp = dst.with_name(dst.name + ".tmp")
     save_file(ordered, str(tmp), metadata={"format": "pt"})
     tmp.replace(dst)
+    return {"source_form": form, "outputs": ["pool3", "logits_unbiased"] if has_fc else ["pool3"]}
 
 
 def load_inception(path: str | Path, device: str | torch.device = "cpu") -> FIDInceptionV3:
