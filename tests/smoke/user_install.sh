@@ -68,7 +68,7 @@ if [ -f "$INCEPTION" ]; then
   "$PYU" -c "import json,sys; d=json.load(open('res/summary.json')); m=d['metrics']; assert m['fid']['value'] > 0 and 'kid' in m, d"
   step "is with pool3-only weights: exit 2 naming is"
   expect 2 "$GM" evaluate gen --metrics is
-  grep -q "is" "$WORK/err"
+  grep -q "^error: is needs" "$WORK/err"
 else
   step "SKIPPED weights import and evaluate: $INCEPTION is absent"
 fi

@@ -6,8 +6,8 @@ HxWx3 uint8 image to a 3×S×S float32 array of pixel values in [0, 255] (no re-
 - ``clean`` (default): clean-fid's "clean" mode (Parmar et al. 2022): each channel as a float32
   Pillow image, bicubic (antialiased) resize to S×S, clipped to [0, 255].
 - ``tf1``: TensorFlow 1 ``resize_bilinear`` with ``align_corners=False`` and no half-pixel
-  centres (source coordinate = dst·in/out), as in the original TTUR FID graph and
-  torch-fidelity; no antialiasing.
+  centres (source coordinate = dst·in/out in float32), as in the original TTUR FID graph;
+  bit-exact with torch-fidelity's emulation; no antialiasing.
 - ``pytorch-fid``: ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``
   without antialiasing, as pytorch-fid does (half-pixel centres). pytorch-fid then maps pixels
   with ``2·x/255 − 1`` where the TF graph uses ``(x − 128)/128``; this protocol scales its
@@ -29,47 +29,73 @@ ResizeFn = Callable[[np.ndarray, int], np.ndarray]
 
 
 def resize_clean(image: np.ndarray, size: int) -> np.ndarray:
-    """clean-fid "clean": per-channel float32 PIL bicubic resize, clipped to [0, 255]."""
+    """clean-fid "clean": per-channel float32 PIL bicubic resize, clipped to [0, 255].
+
+    Each channel goes to Pillow as an 8-bit plane and is converted there to a float32 plane
+    (``L`` → ``F`` is exact for integers), so only one float copy of one channel exists at a
+    time; the values are those of clean-fid's ``fromarray(x.astype(float32), mode="F")``.
+    """
     channels = []
     for c in range(3):
-        plane = Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32), mode="F")
+        plane = Image.fromarray(np.ascontiguousarray(image[:, :, c])).convert("F")
         plane = plane.resize((size, size), resample=Image.Resampling.BICUBIC)
         channels.append(np.asarray(plane, dtype=np.float32).clip(0, 255))
+        del plane
     return np.stack(channels, axis=0)
 
 
-def _tf1_axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    src = np.arange(n_out, dtype=np.float64) * (n_in / n_out)
-    lo = np.floor(src).astype(np.int64)
-    lo = np.minimum(lo, n_in - 1)
+def _tf1_grid(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TF1 legacy sample positions in float32: ``x = i · float32(n_in / n_out)``, the lower
+    index by truncation, the upper one clamped to the last pixel, the fraction ``x − lo``."""
+    grid = np.arange(n_out, dtype=np.float32) * np.float32(n_in / n_out)
+    lo = grid.astype(np.int64)
     hi = np.minimum(lo + 1, n_in - 1)
-    frac = (src - lo).astype(np.float32)
+    frac = grid - lo.astype(np.float32)
     return lo, hi, frac
 
 
 def resize_tf1(image: np.ndarray, size: int) -> np.ndarray:
-    """TensorFlow-1 bilinear (align_corners=False, legacy coordinates), float32 math."""
-    x = image.astype(np.float32)
-    h, w = x.shape[:2]
-    y0, y1, fy = _tf1_axis(h, size)
-    x0, x1, fx = _tf1_axis(w, size)
-    top = x[y0]
-    bottom = x[y1]
-    rows = top + (bottom - top) * fy[:, None, None]
-    left = rows[:, x0]
-    right = rows[:, x1]
-    out = left + (right - left) * fx[None, :, None]
+    """TensorFlow-1 bilinear (``align_corners=False``, legacy coordinates), bit for bit as
+    torch-fidelity's emulation: float32 positions, and float32 arithmetic in its order —
+    along each row first (``a + (b − a)·dx``), then between the two rows (``… ·dy``).
+
+    Only the (at most ``2·size``) source rows that are sampled are gathered, still as uint8,
+    and only the sampled columns of those become float32: memory is O(size · width) bytes and
+    O(size²) floats, whatever the image's shape.
+    """
+    h, w = image.shape[:2]
+    y_lo, y_hi, dy = _tf1_grid(h, size)
+    x_lo, x_hi, dx = _tf1_grid(w, size)
+    rows = np.unique(np.concatenate([y_lo, y_hi]))
+    sub = image[rows]
+    left = sub[:, x_lo].astype(np.float32)
+    right = sub[:, x_hi].astype(np.float32)
+    along = left + (right - left) * dx[None, :, None]
+    top = along[np.searchsorted(rows, y_lo)]
+    bottom = along[np.searchsorted(rows, y_hi)]
+    out = top + (bottom - top) * dy[:, None, None]
     return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
 def resize_pytorch_fid(image: np.ndarray, size: int) -> np.ndarray:
-    """torch bilinear, align_corners=False, no antialias, scaled by 256/255 (pytorch-fid)."""
+    """torch bilinear, align_corners=False, no antialias, scaled by 256/255 (pytorch-fid).
+
+    Channels are independent under this filter, so they are resized one at a time: one
+    float32 copy of one channel at most, instead of the whole image."""
     import torch
     import torch.nn.functional as F
 
-    t = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
-    out = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
-    return out[0].numpy() * np.float32(256.0 / 255.0)
+    out = np.empty((3, size, size), dtype=np.float32)
+    for c in range(3):
+        plane = torch.from_numpy(np.ascontiguousarray(image[:, :, c], dtype=np.float32))[None, None]
+        out[c] = F.interpolate(plane, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
+        del plane
+    return out * np.float32(256.0 / 255.0)
+
+
+PROTOCOL_REVISIONS: dict[str, int] = {"clean": 1, "tf1": 2, "pytorch-fid": 1}
+"""Bumped when a protocol's output changes for the same pixels (part of feature cache keys):
+tf1 revision 2 is bit-exact with torch-fidelity (revision 1 differed by up to 0.01 levels)."""
 
 
 RESIZE_PROTOCOLS: dict[str, ResizeFn] = {

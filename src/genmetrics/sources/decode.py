@@ -94,8 +94,8 @@ def _high_byte(arr: np.ndarray) -> np.ndarray:
 def pil_to_rgb_array(img: Image.Image, where: str = "image") -> np.ndarray:
     """Convert an opened PIL image to HxWx3 uint8 by the policy above."""
     try:
-        with decoding(where):
-            img = ImageOps.exif_transpose(img)
+        with decoding(where):  # in place: without a rotation Pillow would copy the image
+            ImageOps.exif_transpose(img, in_place=True)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
         pass
     mode = img.mode

@@ -261,7 +261,7 @@ def _to_uint8_rgb(obj: Any, where: str) -> np.ndarray:
     except ImportError:  # pragma: no cover
         Image = None  # type: ignore[assignment]
     if Image is not None and isinstance(obj, Image.Image):
-        return pil_to_rgb_array(obj, where)
+        return pil_to_rgb_array(obj.copy(), where)  # the caller's image is left untouched
     if type(obj).__module__.startswith("torch"):
         obj = obj.detach().cpu()
         if obj.ndim == 3 and obj.shape[0] in (1, 3, 4) and obj.shape[-1] not in (1, 3, 4):

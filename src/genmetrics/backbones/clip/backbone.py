@@ -107,7 +107,9 @@ class ClipBackbone(Backbone, TextBackbone):
 
     @property
     def key(self) -> str:
-        return f"{self.name}/{self.weights_sha256[:16]}/{self.spec.preprocess}/{self.dtype}/v1"
+        # hps-r2: bit-exact hpsv2 preprocessing (float resize); r1 resized uint8 with PIL
+        pre = "hps-r2" if self.spec.preprocess == "hps" else self.spec.preprocess
+        return f"{self.name}/{self.weights_sha256[:16]}/{pre}/{self.dtype}/v1"
 
     @property
     def text_key(self) -> str:

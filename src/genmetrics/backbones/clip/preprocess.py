@@ -5,14 +5,11 @@
   ``int(n * long / short)``, truncated, as torchvision computes it) with PIL's bicubic filter
   (what torchvision's Resize does to a PIL image: PIL filters are antialiased), then a centred
   ``n``×``n`` crop with ``top = int(round((h - n) / 2))``, values /255, normalised.
-* :func:`hps_preprocess` — HPS v2's eval transform, open_clip's ``image_transform`` with
-  ``resize_longest_max=True`` and ``fill=0``: open_clip's ``ResizeMaxSize`` scales the longer side
-  to ``n`` (each side ``round(side * n / longest)``, Python rounding), with torchvision
-  ``F.resize`` on the PIL image HPS passes in, so PIL bicubic, antialiased; it then pads to
-  ``n``×``n`` with zeros, centred: ``pad // 2`` on the left/top and the rest on the right/bottom.
-  Normalisation uses the OpenAI mean/std; the zero padding becomes ``-mean/std``. open_clip skips
-  both resize and pad when the longer side already equals ``n``; here a non-square image of that
-  size is still padded (open_clip would hand the model a non-square tensor and fail).
+* :func:`hps_preprocess` — the eval transform of the ``hpsv2`` 1.2.0 package, reproduced bit
+  for bit: ``ToTensor`` first, then the longest side to ``n`` with torch's antialiased bicubic
+  on the float tensor (torchvision ≥ 0.17 behaviour: no rounding, no clamping), centred zero
+  padding, OpenAI normalisation. See its docstring for the one departure (a non-square image
+  whose longest side is already ``n``, which hpsv2 itself cannot score).
 """
 
 from __future__ import annotations
@@ -61,16 +58,12 @@ def resize_shortest_center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return resized[top : top + size, left : left + size]
 
 
-def resize_longest_pad(image: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
-    """open_clip ``ResizeMaxSize(size, fill)`` on a PIL image, as uint8 ``size``×``size``×3."""
-    h, w = _check(image).shape[:2]
-    scale = size / float(max(h, w))
-    new_h, new_w = round(h * scale), round(w * scale)
-    resized = _resize(image, new_h, new_w)
-    pad_h, pad_w = size - new_h, size - new_w
-    out = np.full((size, size, 3), fill, dtype=np.uint8)
-    out[pad_h // 2 : pad_h // 2 + new_h, pad_w // 2 : pad_w // 2 + new_w] = resized
-    return out
+def hps_geometry(height: int, width: int, size: int) -> tuple[int, int, int, int]:
+    """(new_h, new_w, top, left) of hpsv2's ``ResizeMaxSize``: each side ``round(side · s)``
+    with ``s = size / max(h, w)`` (Python rounding), padding ``pad // 2`` on the top/left."""
+    scale = size / float(max(height, width))
+    new_h, new_w = round(height * scale), round(width * scale)
+    return new_h, new_w, (size - new_h) // 2, (size - new_w) // 2
 
 
 def clip_preprocess(image: np.ndarray, size: int = 224) -> np.ndarray:
@@ -79,5 +72,36 @@ def clip_preprocess(image: np.ndarray, size: int = 224) -> np.ndarray:
 
 
 def hps_preprocess(image: np.ndarray, size: int = 224) -> np.ndarray:
-    """HPS v2 preprocessing (longest side to ``size``, zero-pad centred): 3×size×size float32."""
-    return normalize(resize_longest_pad(image, size))
+    """HPS v2 preprocessing, bit for bit as the ``hpsv2`` 1.2.0 package: 3×size×size float32.
+
+    hpsv2's eval transform is ``ToTensor`` (uint8 → float32 ``/ 255``), then its
+    ``ResizeMaxSize`` on that float tensor — torchvision ``F.resize(..., BICUBIC)`` with the
+    torchvision ≥ 0.17 default ``antialias=True``, i.e. ``torch.nn.functional.interpolate(
+    mode="bicubic", align_corners=False, antialias=True)`` on float32 with no rounding and no
+    clamping (torchvision only rounds/clamps uint8) — then zero padding (see
+    :func:`hps_geometry`), then ``Normalize`` with the OpenAI mean/std (padding becomes
+    ``-mean/std``). Channels are resized one at a time (the filter is separable per channel,
+    the values are identical), so a large photo never has a whole float copy.
+
+    When the longest side is already ``size`` hpsv2 neither resizes nor pads: a square
+    ``size``×``size`` image is then passed through, as here; a non-square one would reach the
+    ViT as a non-square tensor, which the model cannot take, so here it is padded centred like
+    every other image (the only departure from hpsv2, where hpsv2 itself would fail).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    h, w = _check(image).shape[:2]
+    new_h, new_w, top, left = hps_geometry(h, w, size)
+    out = np.zeros((3, size, size), dtype=np.float32)
+    for c in range(3):
+        plane = torch.from_numpy(np.ascontiguousarray(image[:, :, c])).to(torch.float32).div(255)
+        if (new_h, new_w) != (h, w):
+            plane = F.interpolate(
+                plane[None, None], size=(new_h, new_w), mode="bicubic", align_corners=False,
+                antialias=True,
+            )[0, 0]
+        out[c, top : top + new_h, left : left + new_w] = plane.numpy()
+    mean = np.asarray(OPENAI_MEAN, dtype=np.float32)[:, None, None]
+    std = np.asarray(OPENAI_STD, dtype=np.float32)[:, None, None]
+    return np.ascontiguousarray((out - mean) / std, dtype=np.float32)

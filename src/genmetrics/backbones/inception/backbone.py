@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from genmetrics.backbones.registry import Backbone, BackboneOptions, register_backbone
-from genmetrics.protocols.resize import get_resize_protocol
+from genmetrics.protocols.resize import PROTOCOL_REVISIONS, get_resize_protocol
 from genmetrics.weights.store import (
     WeightSpec,
     cached_record,
@@ -109,7 +109,9 @@ class InceptionBackbone(Backbone):
 
     @property
     def key(self) -> str:
-        return f"inception-tf20151205/{self.weights_sha256[:16]}/{self.protocol}/{self.dtype}/v1"
+        rev = PROTOCOL_REVISIONS.get(self.protocol, 1)
+        protocol = self.protocol if rev == 1 else f"{self.protocol}@r{rev}"
+        return f"inception-tf20151205/{self.weights_sha256[:16]}/{protocol}/{self.dtype}/v1"
 
     @property
     def weights_description(self) -> str:
