@@ -60,3 +60,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def fake_backbone(monkeypatch):
+    """Every backbone the evaluation creates is one counting :class:`PixelBackbone`."""
+    from tests.fakes import PixelBackbone
+
+    bb = PixelBackbone()
+    monkeypatch.setattr("genmetrics.evaluation.create_backbone", lambda name, opts: bb)
+    return bb

@@ -3,14 +3,7 @@ import json
 import pytest
 
 from genmetrics.cli.app import main
-from tests.fakes import PixelBackbone, write_images
-
-
-@pytest.fixture
-def fake_backbone(monkeypatch):
-    bb = PixelBackbone()
-    monkeypatch.setattr("genmetrics.evaluation.create_backbone", lambda name, opts: bb)
-    return bb
+from tests.fakes import write_images
 
 
 @pytest.fixture
