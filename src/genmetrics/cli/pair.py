@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-from genmetrics.cli.common import echo, warn_lines
+from genmetrics.cli.common import OutputFormat, emit, warn_lines
 
 app = typer.Typer()
-
-
-class PairFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 @app.command("pair")
@@ -32,12 +26,13 @@ def pair_command(
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="Count images present on one side only instead of failing."
     ),
-    fmt: PairFormat = typer.Option(PairFormat.table, "--format", "-f"),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.table, "--format", "-f", help="table, json, markdown, csv or html."
+    ),
 ) -> None:
     """Paired full-reference similarity; JSON: {"metrics": {name: {value, std, n}}, "per_image": [...]}."""
-    from genmetrics.comparison.render import fmt as fmt_num
-    from genmetrics.comparison.render import render_json
     from genmetrics.comparison.similarity import pair_similarity, single_pair, undefined_warnings
+    from genmetrics.results.render.build import pair_document
     from genmetrics.sources.items import is_image_name, items_from
 
     items_a, items_b = items_from(a), items_from(b)
@@ -47,29 +42,48 @@ def pair_command(
     result = pair_similarity(items_a, items_b, metrics, allow_missing, names=(a, b))
     summary = result.summary()
     warn_lines(undefined_warnings(result))
-    if fmt is PairFormat.json:
-        doc = {
-            "metrics": summary,
-            "per_image": result.rows,
-            "counts": {
-                "pairs": len(result.rows),
-                "only_a": len(result.only_a),
-                "only_b": len(result.only_b),
-            },
-            "only_a": result.only_a,
-            "only_b": result.only_b,
-        }
-        echo(render_json(doc))
-        return
-    from rich.console import Console
-    from rich.table import Table
+    data = {
+        "metrics": summary,
+        "per_image": result.rows,
+        "counts": {
+            "pairs": len(result.rows),
+            "only_a": len(result.only_a),
+            "only_b": len(result.only_b),
+        },
+        "only_a": result.only_a,
+        "only_b": result.only_b,
+    }
+    doc = pair_document(data, a, b)
+    if fmt is OutputFormat.html:
+        doc.sections.append(_least_similar(result, items_a, items_b))
+    emit(doc, fmt)
 
-    caption = f"{len(result.rows)} pair(s)"
-    if result.only_a or result.only_b:
-        caption += f"; {len(result.only_a)} only in A, {len(result.only_b)} only in B"
-    table = Table(title=f"{a} vs {b}", caption=caption)
-    for col in ("metric", "mean", "std", "n"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for name, s in summary.items():
-        table.add_row(name, fmt_num(s["value"]), fmt_num(s["std"]), str(s["n"]))
-    Console().print(table)
+
+def _least_similar(result, items_a, items_b, top: int = 4):
+    """HTML only: the pairs that differ most by the first metric, A and B side by side."""
+    import math
+
+    from genmetrics.results.numbers import format_number
+    from genmetrics.results.render.document import GridItem, GridRow, ImageGrid, Section
+    from genmetrics.results.render.images import Thumbnailer
+
+    metric = result.metrics[0]
+    readers_a = {i.id: i for i in items_a}
+    readers_b = {i.id: i for i in items_b}
+    thumbs = Thumbnailer()
+
+    def key(row):
+        v = row[metric]
+        return math.inf if v is None or math.isnan(v) else v
+
+    rows = []
+    for r in sorted(result.rows, key=key)[:top]:
+        scores = [(m, format_number(r[m])) for m in result.metrics]
+        items = []
+        for side, readers, loc in (("A", readers_a, r["a"]), ("B", readers_b, r["b"])):
+            item = readers.get(r["id"])
+            uri, why = thumbs.uri(f"{side}\0{r['id']}", item.read if item else None)
+            items.append(GridItem(side, uri, why, scores if side == "B" else [], str(loc)))
+        rows.append(GridRow(str(r["id"]), items, [(m, v) for m, v in scores], "worse"))
+    grid = ImageGrid(f"the {len(rows)} least similar pair(s) by {metric}", rows)
+    return Section("least similar pairs", [grid], anchor="pairs")

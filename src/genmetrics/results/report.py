@@ -1,62 +1,64 @@
-"""Readable renderings of an :class:`EvaluationResult`: a terminal table, Markdown, JSON.
-
-Metric names and the counts line are escaped for their format: :func:`markdown_cell` in
-Markdown, rich's markup escape in the terminal table.
+"""Renderings of an :class:`EvaluationResult` in every output format, through the one
+intermediate form (:mod:`genmetrics.results.render`): a terminal table, Markdown, CSV, JSON
+and a self-contained HTML report. Texts are escaped for their format there.
 """
 
 from __future__ import annotations
 
-from genmetrics.results.escape import markdown_cell
-from genmetrics.results.numbers import format_number
+from typing import Any
+
+from genmetrics.results.render import build
+from genmetrics.results.render.document import Document
 from genmetrics.results.result import EvaluationResult
 
-
-def summary_rows(result: EvaluationResult) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for name, m in result.metrics.items():
-        ci = f"[{format_number(m.ci[0])}, {format_number(m.ci[1])}]" if m.ci else ""
-        rows.append((name, format_number(m.value), format_number(m.std), ci))
-    return rows
+__all__ = ["document", "images_of", "print_table", "render", "render_markdown"]
 
 
-def _counts_line(result: EvaluationResult) -> str:
-    c = result.counts
-    parts = [f"generated {c.get('generated')}"]
-    if c.get("reference") is not None:
-        parts.append(f"reference {c.get('reference')}")
-    skipped = c.get("generated_skipped", 0) + c.get("reference_skipped", 0)
-    if skipped:
-        parts.append(f"skipped {skipped}")
-    parts.append(f"protocol {result.manifest.get('protocol')}")
-    return ", ".join(parts)
+def images_of(result: EvaluationResult):
+    """Image lookup for thumbnails: a per-image row's ``path`` read from disk."""
+    from genmetrics.results.render.images import path_reader
+
+    def lookup(set_name: str, row: dict[str, Any]):
+        return path_reader(str(row.get("path") or ""), [])
+
+    return lookup
+
+
+def document(
+    result: EvaluationResult, html: bool = False, source: str = "", top: int | None = None
+) -> Document:
+    """The document of ``result`` (``html``: with score distributions and best/worst images)."""
+    visuals = None
+    if html:
+        from genmetrics.results.render.visuals import DEFAULT_TOP, Visuals
+
+        visuals = Visuals(images_of(result), DEFAULT_TOP if top is None else top)
+    from genmetrics.results.render.load import restore_nonfinite
+
+    data = result.to_dict()
+    doc = build.evaluation_document(restore_nonfinite(data), result.per_image, visuals, source)
+    doc.data = data  # the JSON object as the result writes it
+    return doc
 
 
 def render_markdown(result: EvaluationResult) -> str:
-    lines = ["| metric | value | std | 95% CI |", "|---|---:|---:|---|"]
-    for row in summary_rows(result):
-        lines.append("| " + " | ".join(markdown_cell(cell) for cell in row) + " |")
-    lines += ["", f"_{markdown_cell(_counts_line(result))}_"]
-    return "\n".join(lines) + "\n"
+    from genmetrics.results.render.text import render_markdown as md
+
+    return md(document(result))
 
 
 def print_table(result: EvaluationResult) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from genmetrics.results.render.text import print_terminal
 
-    table = Table(title="genmetrics", caption=escape(_counts_line(result)))
-    for col, justify in (("metric", "left"), ("value", "right"), ("std", "right"), ("95% CI", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for row in summary_rows(result):
-        table.add_row(*(escape(cell) for cell in row))
-    Console().print(table)
+    print_terminal(document(result))
 
 
 def render(result: EvaluationResult, fmt: str) -> str | None:
-    """Text for ``json``/``markdown``; prints and returns None for ``table``."""
+    """Text of ``result`` in ``fmt`` (table/markdown/csv/json/html); ``table`` prints and
+    returns None."""
+    from genmetrics.results.render import render as render_doc
+
+    fmt = getattr(fmt, "value", fmt)
     if fmt == "json":
         return result.to_json()
-    if fmt == "markdown":
-        return render_markdown(result)
-    print_table(result)
-    return None
+    return render_doc(document(result, html=fmt == "html"), fmt)
