@@ -10,10 +10,10 @@ import pytest
 from genmetrics import __version__, evaluate
 from genmetrics.cli.app import main
 from genmetrics.errors import UserError
-from genmetrics.evaluation import compute_reference_stats
 from genmetrics.features import reference
-from genmetrics.metrics.functional.gaussian import GaussianStats
-from tests.fakes import PixelBackbone, write_images
+from genmetrics.features.gaussian import GaussianStats
+from genmetrics.pipeline.reference import compute_reference_stats
+from tests.fakes import PixelBackbone, patch_backbones, write_images
 
 
 class DimsBackbone(PixelBackbone):
@@ -39,7 +39,7 @@ def sets(tmp_path):
 @pytest.fixture
 def fake(monkeypatch):
     holder = {"bb": PixelBackbone()}
-    monkeypatch.setattr("genmetrics.evaluation.create_backbone", lambda name, opts: holder["bb"])
+    patch_backbones(monkeypatch, lambda name, opts: holder["bb"])
     return holder
 
 
@@ -228,3 +228,49 @@ def test_stats_command_then_evaluate(sets, fake, tmp_path, capsys):
     assert main(["evaluate", str(gen), "-r", str(out), "-m", "fid"]) == 2
     assert "protocol 'tf1' but this run uses 'clean'" in _error(capsys)
     assert main(["evaluate", str(gen), "-r", str(out), "-m", "fid", "--protocol", "tf1"]) == 0
+
+
+class _Space:
+    """A backbone stand-in: name, key and manifest of one feature space."""
+
+    def __init__(self, name: str, dim: int) -> None:
+        self.name, self.key, self.output_dims = name, f"{name}/k/v1", {"cls": dim, "pool3": dim}
+
+    def manifest(self):
+        return {"protocol": "clean", "dtype": "fp32", "weights_sha256": "cd" * 32,
+                "preprocess": "dgm-eval-bicubic224"}
+
+
+def _gauss(n: int, d: int, seed: int) -> GaussianStats:
+    return GaussianStats().update(np.random.default_rng(seed).standard_normal((n, d)))
+
+
+def test_any_feature_space_round_trips_and_refuses_another(tmp_path):
+    dino, incep = _Space("dinov2-vit-l14", 6), _Space("inception", 4)
+    a, b = _gauss(20, 6, 0), _gauss(20, 4, 1)
+    path = reference.save_reference_stats(
+        a, tmp_path / "s.npz", reference.stats_manifest(dino, "cls", "clean", 20, 6),
+        extra_spaces=[(b, reference.stats_manifest(incep, "pool3", "clean", 20, 4))],
+    )
+    ref = reference.read_reference_stats(path)
+    assert ref.spaces == [("dinov2-vit-l14", "cls"), ("inception", "pool3")]
+    assert ref.manifest["feature_space"] == "dinov2-vit-l14:cls"
+    assert ref.manifest["preprocess"] == "dgm-eval-bicubic224"
+    np.testing.assert_allclose(ref.stats_for("inception", "pool3").cov, b.cov, rtol=1e-12)
+    assert ref.stats_for("inception", "pool3").n == 20
+    reference.check_reference(ref, dino, output="cls")
+    reference.check_reference(ref, incep, output="pool3")
+    with pytest.raises(UserError, match=r"holds statistics of dinov2-vit-l14:cls, inception:pool3, "
+                                        r"not of clip-vit-l-14:cls.*--features clip-vit-l-14"):
+        reference.check_reference(ref, _Space("clip-vit-l-14", 6), output="cls")
+    feats = ref.features_for([("inception", "pool3"), ("dinov2-vit-l14", "cls")])
+    assert len(feats.gaussians) == 2
+
+
+def test_file_without_manifest_only_serves_inception_pool3(tmp_path):
+    path = tmp_path / "p.npz"
+    g = _gauss(30, 6, 2)
+    np.savez(path, mu=g.mean, sigma=g.cov)
+    ref = reference.read_reference_stats(path)
+    with pytest.raises(UserError, match="no manifest.*--features dinov2-vit-l14"):
+        reference.check_reference(ref, _Space("dinov2-vit-l14", 6), output="cls")

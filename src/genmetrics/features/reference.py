@@ -5,6 +5,13 @@ saying what made the numbers: backbone name, output, backbone cache key, weights
 protocol, dtype, D, n and the genmetrics version. pytorch-fid reads ``mu`` and ``sigma`` and
 ignores the rest.
 
+A file holds statistics of one feature space — a (backbone, output) pair such as Inception
+``pool3``, DINOv2 ``cls`` or CLIP ``embed`` — in ``mu``/``sigma``, and may carry more spaces of
+the same images (:func:`save_reference_stats` ``extra_spaces``: ``mu_1``/``sigma_1``/``n_1`` ...,
+listed in the manifest's ``extra_spaces``), e.g. Inception pool3 and the sFID spatial
+features. Using a file with a space it does not hold is a UserError naming the spaces it has
+and the ``genmetrics stats --features`` command that makes the right one.
+
 Reading validates the arrays (:func:`validate_gaussian`) and :func:`check_reference` compares
 the manifest with the running backbone: statistics made with another protocol, network, layer,
 weights or dtype give a wrong FID with no other sign, so any difference is an error. A file
@@ -16,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +32,7 @@ import numpy as np
 from genmetrics.backbones.registry import Backbone
 from genmetrics.errors import UserError
 from genmetrics.features.extract import ExtractedFeatures
-from genmetrics.metrics.functional.gaussian import GaussianStats
+from genmetrics.features.gaussian import GaussianStats
 
 FORMAT = "genmetrics-reference-stats/1"
 SYMMETRY_TOL = 1e-6
@@ -49,15 +56,46 @@ class ReferenceStats:
     path: Path
     stats: GaussianStats
     manifest: dict[str, Any] | None
+    extra: dict[tuple[str, str], tuple[GaussianStats, dict[str, Any]]] = field(default_factory=dict)
+    """Further feature spaces of the same images: (backbone, output) → (stats, manifest)."""
 
     @property
     def dim(self) -> int:
         return int(self.stats.dim or 0)
 
+    @property
+    def space(self) -> tuple[str, str]:
+        """The (backbone, output) of ``mu``/``sigma`` (Inception pool3 when unstated)."""
+        m = self.manifest or {}
+        return (m.get("backbone") or "inception", m.get("output") or "pool3")
+
+    @property
+    def spaces(self) -> list[tuple[str, str]]:
+        return [self.space, *self.extra]
+
+    def stats_for(self, backbone: str, output: str) -> GaussianStats:
+        """The statistics of one feature space; UserError naming the file's spaces if absent."""
+        if (backbone, output) == self.space:
+            return self.stats
+        if (backbone, output) in self.extra:
+            return self.extra[(backbone, output)][0]
+        raise UserError(space_missing_message(self, backbone, output))
+
+    def manifest_for(self, backbone: str, output: str) -> dict[str, Any] | None:
+        if (backbone, output) in self.extra:
+            return self.extra[(backbone, output)][1]
+        self.stats_for(backbone, output)
+        return self.manifest
+
     def features(self, backbone: str, output: str) -> ExtractedFeatures:
         """As the reference side of an evaluation (Gaussian statistics only)."""
+        return self.features_for([(backbone, output)])
+
+    def features_for(self, spaces) -> ExtractedFeatures:
+        """The reference side for several (backbone, output) spaces at once."""
         feats = ExtractedFeatures()
-        feats.gaussians[(backbone, output)] = self.stats
+        for space in dict.fromkeys(tuple(sp) for sp in spaces):
+            feats.gaussians[space] = self.stats_for(*space)
         return feats
 
     def check_dim(self, dim: int | None, what: str) -> None:
@@ -69,17 +107,32 @@ class ReferenceStats:
             )
 
 
+def space_name(backbone: str, output: str) -> str:
+    return f"{backbone}:{output}"
+
+
+def space_missing_message(ref: ReferenceStats, backbone: str, output: str) -> str:
+    have = ", ".join(space_name(*sp) for sp in ref.spaces)
+    return (
+        f"{ref.path} holds statistics of {have}, not of {space_name(backbone, output)}: "
+        f"statistics of one feature space cannot serve another; make them with genmetrics "
+        f"stats REAL --features {backbone} (output {output}), or pass the images as --reference"
+    )
+
+
 def stats_manifest(
     backbone: Backbone, output: str, protocol: str, n: int | None, dim: int | None
 ) -> dict[str, Any]:
     """What made a statistics file (stored as its ``manifest``)."""
-    from genmetrics import __version__
+    from genmetrics.version import __version__
 
     run = backbone.manifest()
     return {
         "format": FORMAT,
         "backbone": backbone.name,
         "output": output,
+        "feature_space": space_name(backbone.name, output),
+        "preprocess": run.get("preprocess") or run.get("protocol"),
         "key": backbone.key,
         "weights_sha256": run.get("weights_sha256"),
         "protocol": protocol,
@@ -92,13 +145,33 @@ def stats_manifest(
 
 
 def save_reference_stats(
-    stats: GaussianStats, path: str | os.PathLike, manifest: dict[str, Any]
+    stats: GaussianStats,
+    path: str | os.PathLike,
+    manifest: dict[str, Any],
+    extra_spaces: list[tuple[GaussianStats, dict[str, Any]]] | None = None,
 ) -> Path:
-    """Write ``mu``/``sigma`` (pytorch-fid's keys), ``n`` and the manifest as JSON text."""
+    """Write ``mu``/``sigma`` (pytorch-fid's keys), ``n`` and the manifest as JSON text; each of
+    ``extra_spaces`` ((stats, its :func:`stats_manifest`) of another feature space of the same
+    images) goes to ``mu_i``/``sigma_i``/``n_i`` and is listed in ``manifest["extra_spaces"]``."""
     from genmetrics.atomic import atomic_write
 
     arrays = stats.to_arrays()
     extra = {} if arrays["n"] is None else {"n": np.int64(arrays["n"])}
+    manifest = dict(manifest)
+    listed = []
+    seen = {(manifest.get("backbone"), manifest.get("output"))}
+    for i, (other, m) in enumerate(extra_spaces or (), start=1):
+        space = (m.get("backbone"), m.get("output"))
+        if space in seen:
+            raise UserError(f"feature space {space_name(*space)} is given twice")
+        seen.add(space)
+        a = other.to_arrays()
+        extra[f"mu_{i}"], extra[f"sigma_{i}"] = a["mu"], a["sigma"]
+        if a["n"] is not None:
+            extra[f"n_{i}"] = np.int64(a["n"])
+        listed.append({"mu": f"mu_{i}", "sigma": f"sigma_{i}", "n": f"n_{i}", "manifest": m})
+    if listed:
+        manifest["extra_spaces"] = listed
     text = np.array(json.dumps(manifest, sort_keys=True, default=str))
 
     def write(tmp: str) -> None:
@@ -125,14 +198,28 @@ def read_reference_stats(path: str | os.PathLike) -> ReferenceStats:
             mu, sigma = data["mu"], data["sigma"]
             n = data["n"] if "n" in files else None
             raw = data["manifest"] if "manifest" in files else None
+            manifest = _manifest(raw, path)
+            extra_raw = []
+            for entry in (manifest or {}).get("extra_spaces") or []:
+                keys = (entry.get("mu"), entry.get("sigma"))
+                if not isinstance(entry, dict) or not set(keys) <= files:
+                    raise UserError(f"{path}: its manifest lists a feature space whose arrays "
+                                    "are missing; recompute the file with genmetrics stats")
+                nk = entry.get("n")
+                extra_raw.append((data[keys[0]], data[keys[1]],
+                                  data[nk] if nk in files else None, entry.get("manifest") or {}))
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - bad zip, pickled objects, truncated file...
         raise UserError(f"{path}: not a readable statistics .npz ({type(exc).__name__}: {exc})") from None
     count = _count(n, path)
     validate_gaussian(mu, sigma, path)
-    manifest = _manifest(raw, path)
-    return ReferenceStats(path, GaussianStats.from_mu_sigma(mu, sigma, count), manifest)
+    extra: dict[tuple[str, str], tuple[GaussianStats, dict[str, Any]]] = {}
+    for e_mu, e_sigma, e_n, e_manifest in extra_raw:
+        validate_gaussian(e_mu, e_sigma, path)
+        space = (str(e_manifest.get("backbone")), str(e_manifest.get("output")))
+        extra[space] = (GaussianStats.from_mu_sigma(e_mu, e_sigma, _count(e_n, path)), e_manifest)
+    return ReferenceStats(path, GaussianStats.from_mu_sigma(mu, sigma, count), manifest, extra)
 
 
 def _count(n: np.ndarray | None, path: Path) -> int | None:
@@ -212,13 +299,28 @@ def validate_gaussian(mu: Any, sigma: Any, where: str | os.PathLike) -> None:
 def check_reference(
     ref: ReferenceStats, backbone: Backbone, *, output: str, protocol: str | None = None
 ) -> None:
-    """The running ``backbone`` (and run ``protocol``) must be what made ``ref``: a UserError
-    naming both values otherwise. A file without a manifest gets one warning."""
+    """The running ``backbone`` (and run ``protocol``) must be what made ``ref``'s statistics of
+    the (``backbone``, ``output``) feature space: a UserError naming both values otherwise
+    (also when the file holds no statistics of that space). A file without a manifest (assumed
+    Inception pool3) gets one warning."""
+    if ref.manifest is None and (backbone.name, output) != ("inception", "pool3"):
+        raise UserError(
+            f"{ref.path} has no manifest, so it is assumed to hold Inception pool3 statistics; "
+            f"this run needs {space_name(backbone.name, output)}: make them with genmetrics "
+            f"stats REAL --features {backbone.name}"
+        )
+    stats = ref.stats_for(backbone.name, output)
     dims = getattr(backbone, "output_dims", None) or {}
-    ref.check_dim(dims.get(output), f"{backbone.name} {output} features")
+    want = dims.get(output)
+    if want is not None and stats.dim is not None and int(want) != int(stats.dim):
+        raise UserError(
+            f"{ref.path}: the {space_name(backbone.name, output)} statistics are {stats.dim}-d "
+            f"but {backbone.name} {output} features are {want}-d; they were made with another "
+            "network or layer: recompute them with genmetrics stats"
+        )
     run = backbone.manifest()
     protocol = protocol or run.get("protocol")
-    m = ref.manifest
+    m = ref.manifest_for(backbone.name, output)
     if m is None:
         warnings.warn(
             f"{ref.path} has no manifest (e.g. made by pytorch-fid): assumed to be {ASSUMED} "

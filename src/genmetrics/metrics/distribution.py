@@ -1,65 +1,106 @@
-"""Distribution metrics on Inception features: FID, KID, IS, precision/recall, density/coverage.
+"""Distribution metrics on any feature space: FD (FID), KD (KID), IS, precision/recall,
+density/coverage, sFID, FD∞, sliced Wasserstein and CMMD.
 
 The math lives in :mod:`genmetrics.metrics.functional`; this module only declares which
-features each metric needs and wires them in.
+features each metric needs and wires them in. A feature space is a (backbone, output) pair
+named by the ``features`` option (``--features``): ``inception`` (pool3, the default),
+``dinov2-vit-{s,b,l,g}14`` (CLS after the final norm) or ``clip-vit-*`` (image embeddings).
+``fd``, ``kd``, ``precision``, ``recall``, ``density``, ``coverage``, ``fd_infinity`` and
+``swd`` follow it; the presets are fixed: ``fid``/``kid`` (Inception pool3), ``sfid``
+(Inception mixed_6/conv spatial), ``fd_dinov2``/``kd_dinov2`` (DINOv2 ViT-L/14), ``fd_clip``
+(CLIP ViT-L/14) and ``cmmd`` (CLIP ViT-L/14@336, CMMD preprocessing). Every value names its
+feature space (backbone, output, preprocessing, weights sha256) in its extras.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from genmetrics.errors import UserError
 from genmetrics.features.extract import FeatureRequest
+from genmetrics.features.gaussian import GaussianStats
+from genmetrics.metrics.functional.cmmd import CMMD_SCALE, CMMD_SIGMA, cmmd
+from genmetrics.metrics.functional.fd_infinity import fd_infinity
 from genmetrics.metrics.functional.frechet import frechet_distance, rank_warnings
-from genmetrics.metrics.functional.gaussian import GaussianStats
 from genmetrics.metrics.functional.inception_score import inception_score
 from genmetrics.metrics.functional.kid import kernel_inception_distance
 from genmetrics.metrics.functional.prdc import prdc
+from genmetrics.metrics.functional.sliced_wasserstein import sliced_wasserstein
+from genmetrics.metrics.options import MetricOption, declare_options
 from genmetrics.metrics.registry import MetricContext, MetricSpec, MetricValue, register_metric
 
 INCEPTION = "inception"
 POOL3 = "pool3"
+SPATIAL = "spatial"
 LOGITS = "logits_unbiased"
+CMMD_BACKBONE = "clip-vit-l-14-336-cmmd"
 
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "seed": 0,
-    "kid_subsets": 100,
-    "kid_subset_size": 1000,
-    "is_splits": 10,
-    "pr_k": 3,
-    "dc_k": 5,
-    "prdc_chunk_size": 1024,
+Space = tuple[str, str]
+
+FEATURE_SPACES: dict[str, Space] = {
+    "inception": (INCEPTION, POOL3),
+    **{f"dinov2-vit-{s}14": (f"dinov2-vit-{s}14", "cls") for s in "sblg"},
+    **{n: (n, "embed") for n in ("clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14",
+                                 "clip-vit-l-14-336")},
 }
+"""``--features`` value → (backbone, output)."""
 
-OPTION_MINIMUMS: dict[str, int] = {
-    "kid_subsets": 1,
-    "kid_subset_size": 2,
-    "is_splits": 1,
-    "pr_k": 1,
-    "dc_k": 1,
-    "prdc_chunk_size": 1,
-}
-"""Smallest meaningful value of each integer option (checked before any work)."""
+DINOV2_L: Space = FEATURE_SPACES["dinov2-vit-l14"]
+CLIP_L: Space = FEATURE_SPACES["clip-vit-l-14"]
+
+OPTIONS = (
+    MetricOption("features", "inception", "Feature space of fd/kd/precision/recall/density/coverage: " + ", ".join(FEATURE_SPACES) + ".", str, choices=tuple(FEATURE_SPACES)),
+    MetricOption("kid_subsets", 100, "KID: number of random subsets.", int, minimum=1),
+    MetricOption("kid_subset_size", 1000, "KID: images per subset (capped at the set sizes).", int, minimum=2),
+    MetricOption("is_splits", 10, "Inception Score: number of splits.", int, minimum=1),
+    MetricOption("pr_k", 3, "Precision/recall: k of the k-NN radii.", int, minimum=1),
+    MetricOption("dc_k", 5, "Density/coverage: k of the k-NN radii.", int, minimum=1),
+    MetricOption("prdc_chunk_size", 1024, "Rows per distance block of the k-NN searches (memory).", int, minimum=1),
+    MetricOption("fd_infinity_points", 15, "FD∞: number of sample sizes of the 1/N fit.", int, minimum=2),
+    MetricOption("fd_infinity_min", 0, "FD∞: smallest sample size (0: the method's default).", int, minimum=0),
+    MetricOption("swd_projections", 1000, "Sliced Wasserstein: number of random projections.", int, minimum=1),
+)
+"""The options of the distribution metrics (declared once; the CLI flags come from here).
+``seed`` is a run setting, passed to every metric."""
 
 
-def _pool3(form: str = "array"):
-    return lambda options: (FeatureRequest(INCEPTION, POOL3, form),)  # type: ignore[arg-type]
+def feature_space(options: dict[str, Any]) -> Space:
+    """The (backbone, output) that ``options["features"]`` names; UserError otherwise."""
+    name = options.get("features", "inception")
+    if name not in FEATURE_SPACES:
+        raise UserError(
+            f"--features must be one of {', '.join(FEATURE_SPACES)}, got {name!r}"
+        )
+    return FEATURE_SPACES[name]
 
 
-def _fid(ctx: MetricContext) -> MetricValue:
-    ref = ctx.require_reference("fid")
-    a, b = ctx.generated.gaussian(INCEPTION, POOL3), ref.gaussian(INCEPTION, POOL3)
-    memo = ctx.services.get("derived")  # a pure function of the statistics: reuse it by content
-    key = "fid/v1/" + _stats_digest(a, b) if memo is not None else None
-    value = memo.get_value(key) if memo is not None else None
-    if value is None:
-        value = frechet_distance(a.mean, a.cov, b.mean, b.cov)
-        if memo is not None:
-            memo.put_value(key, value)
-    # part of the result, so a re-run that reuses the cached value reports them too
-    return MetricValue(float(value), warnings=rank_warnings(a.n, b.n, a.dim or 0))
+SpaceFn = Callable[[dict[str, Any]], Space]
+
+
+def _fixed(space: Space) -> SpaceFn:
+    return lambda options: space
+
+
+def _requests(space: SpaceFn, form: str = "array"):
+    return lambda options: (FeatureRequest(*space(options), form),)  # type: ignore[arg-type]
+
+
+def _space_extra(ctx: MetricContext, space: Space) -> dict[str, Any]:
+    """What names the feature space of a number: backbone, output and, when the run offers
+    its backbones, their preprocessing/protocol and weights sha256."""
+    info: dict[str, Any] = {"backbone": space[0], "output": space[1]}
+    backbones = getattr(ctx.services, "backbones", None) or {}
+    bb = backbones.get(space[0]) if isinstance(backbones, dict) else None
+    if bb is not None:
+        m = bb.manifest()
+        for key in ("preprocess", "protocol", "weights_sha256", "dtype"):
+            if m.get(key) is not None:
+                info[key] = m[key]
+    return {"features": info}
 
 
 def _stats_digest(*stats: GaussianStats) -> str:
@@ -71,16 +112,40 @@ def _stats_digest(*stats: GaussianStats) -> str:
     return h.hexdigest()
 
 
-def _kid(ctx: MetricContext) -> MetricValue:
-    ref = ctx.require_reference("kid")
-    x = ctx.generated.array(INCEPTION, POOL3)
-    y = ref.array(INCEPTION, POOL3)
-    size = min(int(ctx.options["kid_subset_size"]), len(x), len(y))
-    mean, std = kernel_inception_distance(
-        x, y, num_subsets=int(ctx.options["kid_subsets"]), subset_size=size,
-        seed=int(ctx.options["seed"]),
-    )
-    return MetricValue(float(mean), std=float(std), extra={"subsets": int(ctx.options["kid_subsets"]), "subset_size": size})
+def _frechet(name: str, space: SpaceFn) -> Callable[[MetricContext], MetricValue]:
+    def compute(ctx: MetricContext) -> MetricValue:
+        sp = space(ctx.options)
+        ref = ctx.require_reference(name)
+        a, b = ctx.generated.gaussian(*sp), ref.gaussian(*sp)
+        memo = getattr(ctx.services, "derived", None)  # a pure function of the statistics
+        prefix = "fid/v1/" if sp == (INCEPTION, POOL3) else f"fd/v1/{sp[0]}/{sp[1]}/"
+        key = prefix + _stats_digest(a, b) if memo is not None else None
+        value = memo.get_value(key) if memo is not None else None
+        if value is None:
+            value = frechet_distance(a.mean, a.cov, b.mean, b.cov)
+            if memo is not None:
+                memo.put_value(key, value)
+        return MetricValue(float(value), extra=_space_extra(ctx, sp),
+                           warnings=rank_warnings(a.n, b.n, a.dim or 0))
+
+    return compute
+
+
+def _kd(name: str, space: SpaceFn) -> Callable[[MetricContext], MetricValue]:
+    def compute(ctx: MetricContext) -> MetricValue:
+        sp = space(ctx.options)
+        ref = ctx.require_reference(name)
+        x, y = ctx.generated.array(*sp), ref.array(*sp)
+        size = min(int(ctx.options["kid_subset_size"]), len(x), len(y))
+        mean, std = kernel_inception_distance(
+            x, y, num_subsets=int(ctx.options["kid_subsets"]), subset_size=size,
+            seed=int(ctx.options["seed"]),
+        )
+        extra = {"subsets": int(ctx.options["kid_subsets"]), "subset_size": size,
+                 **_space_extra(ctx, sp)}
+        return MetricValue(float(mean), std=float(std), extra=extra)
+
+    return compute
 
 
 def _is(ctx: MetricContext) -> MetricValue:
@@ -91,17 +156,19 @@ def _is(ctx: MetricContext) -> MetricValue:
 
 def _prdc_result(ctx: MetricContext):
     """Compute the four k-NN metrics once per run (they share the distance work)."""
-    if "prdc" not in ctx.memo:
+    sp = feature_space(ctx.options)
+    key = ("prdc", *sp)
+    if key not in ctx.memo:
         ref = ctx.require_reference("precision/recall/density/coverage")
         wanted = set(ctx.requested) or {"precision", "recall", "density", "coverage"}
-        ctx.memo["prdc"] = prdc(
-            ref.array(INCEPTION, POOL3),
-            ctx.generated.array(INCEPTION, POOL3),
+        ctx.memo[key] = prdc(
+            ref.array(*sp),
+            ctx.generated.array(*sp),
             k_pr=int(ctx.options["pr_k"]) if wanted & {"precision", "recall"} else None,
             k_dc=int(ctx.options["dc_k"]) if wanted & {"density", "coverage"} else None,
             chunk_size=int(ctx.options["prdc_chunk_size"]),
         )
-    return ctx.memo["prdc"]
+    return ctx.memo[key]
 
 
 def _prdc_metric(name: str, k_option: str):
@@ -117,7 +184,8 @@ def _prdc_metric(name: str, k_option: str):
             count = _get(res, "fake_real_ball_count")
             if count is not None:
                 per_image["real_balls_containing"] = np.asarray(count)
-        return MetricValue(float(value), extra={"k": int(ctx.options[k_option])}, per_image=per_image)
+        extra = {"k": int(ctx.options[k_option]), **_space_extra(ctx, feature_space(ctx.options))}
+        return MetricValue(float(value), extra=extra, per_image=per_image)
 
     return compute
 
@@ -128,24 +196,79 @@ def _get(res: Any, name: str):
     return getattr(res, name, None)
 
 
+def _fd_infinity(ctx: MetricContext) -> MetricValue:
+    sp = feature_space(ctx.options)
+    ref = ctx.require_reference("fd_infinity").gaussian(*sp)
+    low = int(ctx.options["fd_infinity_min"]) or None
+    res = fd_infinity(ctx.generated.array(*sp), ref.mean, ref.cov,
+                      points=int(ctx.options["fd_infinity_points"]), n_min=low,
+                      seed=int(ctx.options["seed"]))
+    extra = {"slope": res.slope, "sizes": [int(s) for s in res.sizes],
+             "fds": [float(v) for v in res.fds], **_space_extra(ctx, sp)}
+    return MetricValue(res.value, extra=extra)
+
+
+def _swd(ctx: MetricContext) -> MetricValue:
+    sp = feature_space(ctx.options)
+    ref = ctx.require_reference("swd")
+    n = int(ctx.options["swd_projections"])
+    value = sliced_wasserstein(ctx.generated.array(*sp), ref.array(*sp), projections=n,
+                               seed=int(ctx.options["seed"]))
+    return MetricValue(value, extra={"projections": n, "p": 2, **_space_extra(ctx, sp)})
+
+
+def _cmmd(ctx: MetricContext) -> MetricValue:
+    sp = (CMMD_BACKBONE, "embed")
+    ref = ctx.require_reference("cmmd")
+    value = cmmd(ref.array(*sp), ctx.generated.array(*sp))
+    extra = {"sigma": CMMD_SIGMA, "scale": CMMD_SCALE, "estimator": "biased (V-statistic)",
+             **_space_extra(ctx, sp)}
+    return MetricValue(value, extra=extra)
+
+
 def register() -> None:
-    register_metric(MetricSpec(
-        "fid", "Fréchet Inception Distance (Heusel et al. 2017), pool3, float64 eigen-sqrt",
-        _fid, generated=_pool3("gaussian"), reference=_pool3("gaussian"),
-        needs_reference=True, higher_is_better=False, group="distribution",
-    ))
-    register_metric(MetricSpec(
-        "kid", "Kernel Inception Distance (Bińkowski et al. 2018), cubic kernel, unbiased MMD²",
-        _kid, generated=_pool3(), reference=_pool3(), needs_reference=True,
-        higher_is_better=False, group="distribution",
-    ))
+    declare_options(*OPTIONS)
+    opt = feature_space
+
+    def dist(name, description, compute, gen, ref, **kw) -> None:
+        register_metric(MetricSpec(
+            name, description, compute, generated=gen, reference=ref, needs_reference=True,
+            group="distribution", **kw,
+        ))
+
+    for name, desc, space in (
+        ("fid", "Fréchet Inception Distance (Heusel et al. 2017), pool3, float64 eigen-sqrt",
+         _fixed((INCEPTION, POOL3))),
+        ("fd", "Fréchet distance on --features (default Inception pool3)", opt),
+        ("sfid", "sFID (Nash et al. 2021): FD on Inception mixed_6/conv, first 7 channels "
+         "(2023-d, as the ADM evaluator)", _fixed((INCEPTION, SPATIAL))),
+        ("fd_dinov2", "FD on DINOv2 ViT-L/14 CLS features (Stein et al. 2023)",
+         _fixed(DINOV2_L)),
+        ("fd_clip", "FD on CLIP ViT-L/14 image embeddings", _fixed(CLIP_L)),
+    ):
+        dist(name, desc, _frechet(name, space), _requests(space, "gaussian"),
+             _requests(space, "gaussian"), higher_is_better=False)
+    for name, desc, space in (
+        ("kid", "Kernel Inception Distance (Bińkowski et al. 2018), cubic kernel, unbiased MMD²",
+         _fixed((INCEPTION, POOL3))),
+        ("kd", "Kernel distance on --features, cubic kernel, unbiased MMD²", opt),
+        ("kd_dinov2", "Kernel distance on DINOv2 ViT-L/14 CLS features", _fixed(DINOV2_L)),
+    ):
+        dist(name, desc, _kd(name, space), _requests(space), _requests(space),
+             higher_is_better=False)
     register_metric(MetricSpec(
         "is", "Inception Score (Salimans et al. 2016), 1008 logits, 10 splits",
         _is, generated=lambda o: (FeatureRequest(INCEPTION, LOGITS),), group="distribution",
     ))
     for name, k in (("precision", "pr_k"), ("recall", "pr_k"), ("density", "dc_k"), ("coverage", "dc_k")):
-        register_metric(MetricSpec(
-            name, f"{name} on Inception pool3 k-NN manifolds (Kynkäänniemi 2019 / Naeem 2020)",
-            _prdc_metric(name, k), generated=_pool3(), reference=_pool3(),
-            needs_reference=True, group="distribution",
-        ))
+        dist(name, f"{name} on k-NN manifolds of --features (Kynkäänniemi 2019 / Naeem 2020)",
+             _prdc_metric(name, k), _requests(opt), _requests(opt))
+    dist("fd_infinity", "FD∞ (Chong & Forsyth 2020): FD at 15 sizes, linear fit in 1/N, on "
+         "--features", _fd_infinity, _requests(opt), _requests(opt, "gaussian"),
+         higher_is_better=False, min_images=10)
+    dist("swd", "sliced Wasserstein-2 distance of --features (seeded projections)", _swd,
+         _requests(opt), _requests(opt), higher_is_better=False, min_images=1)
+    cmmd_space = _fixed((CMMD_BACKBONE, "embed"))
+    dist("cmmd", "CMMD (Jayasumana et al. 2024): RBF MMD (sigma 10, x1000) of CLIP ViT-L/14@336 "
+         "embeddings", _cmmd, _requests(cmmd_space), _requests(cmmd_space),
+         higher_is_better=False, min_images=1)

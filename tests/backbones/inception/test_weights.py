@@ -84,7 +84,7 @@ def test_download_upgrades_pool3_only_to_full(pool3_only, accepts_full, capsys, 
     rec = read_record(pool3_only)
     assert rec["outputs"] == ["pool3", "logits_unbiased"] and rec["source_form"] == "pytorch-fid"
     bb = InceptionBackbone(BackboneOptions(offline=True))
-    assert bb.outputs == ("pool3", "logits_unbiased")
+    assert bb.outputs == ("pool3", "logits_unbiased", "spatial")
     assert bb.weights_sha256 == rec["sha256"]
     monkeypatch.setenv("COLUMNS", "300")
     assert main(["weights", "list"]) == 0

@@ -102,3 +102,40 @@ def test_parity_with_torchmetrics_kid():
     ref_mean = float(metric.compute()[0])
     mean, _ = kernel_inception_distance(real[:100], fake, num_subsets=3, subset_size=100)
     assert mean == pytest.approx(ref_mean, rel=1e-10)
+
+
+def test_kernel_block_reuse_gives_the_per_subset_numbers(monkeypatch):
+    """The reused-block path and the per-subset path read the same seeded draws."""
+    import genmetrics.metrics.functional.kid as kid
+
+    x, y = _feats(70, 24, seed=7), _feats(55, 24, seed=8, shift=0.2)
+    fast = kid.kernel_inception_distance(x, y, num_subsets=9, subset_size=30, seed=3)
+    assert kid._reuse_blocks(70, 55, 30, 9)
+    monkeypatch.setattr(kid, "_reuse_blocks", lambda *a: False)
+    slow = kid.kernel_inception_distance(x, y, num_subsets=9, subset_size=30, seed=3)
+    assert fast[0] == pytest.approx(slow[0], rel=1e-11)
+    assert fast[1] == pytest.approx(slow[1], rel=1e-9)
+
+
+def test_block_reuse_is_skipped_when_blocks_cost_more_or_do_not_fit(monkeypatch):
+    import genmetrics.metrics.functional.kid as kid
+
+    assert not kid._reuse_blocks(50_000, 50_000, 1000, 100)  # 7.5e9 entries
+    assert kid._reuse_blocks(2000, 2000, 1000, 100)
+    monkeypatch.setattr(kid, "MAX_BLOCK_ENTRIES", 100)
+    assert not kid._reuse_blocks(20, 20, 10, 100)
+
+
+def test_kid_120_vs_120_computes_three_kernel_blocks_not_300(monkeypatch):
+    """The issue's case (KID on 120 vs 120 took 300 kernel products): the blocks are now
+    computed once (timings live in benchmarks/bench_modern_metrics.py, not in tests)."""
+    from genmetrics.metrics.functional import kid as kid_module
+
+    calls = []
+    real = kid_module.polynomial_kernel
+    monkeypatch.setattr(kid_module, "polynomial_kernel", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.standard_normal((120, 64))).astype(np.float32)
+    y = np.abs(rng.standard_normal((120, 64)) + 0.1).astype(np.float32)
+    kernel_inception_distance(x, y, num_subsets=100, subset_size=1000)
+    assert len(calls) <= 3

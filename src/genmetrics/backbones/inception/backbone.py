@@ -1,6 +1,8 @@
 """The FID Inception as a registered backbone: resize protocol → TF-2015-12-05 Inception v3.
 
-Outputs: ``pool3`` (2048) always; ``logits_unbiased`` (1008, fc without bias, for IS) when the
+Outputs: ``pool3`` (2048) and ``spatial`` (2023, the sFID features of the ADM evaluator: the
+first 7 channels of TF ``mixed_6/conv`` over the 17x17 grid, from the same forward) always;
+``logits_unbiased`` (1008, fc without bias, for IS) when the
 weights carry the fc layer (pytorch-fid's file does; the fid-helper TorchScript does not).
 """
 
@@ -28,10 +30,11 @@ PYTORCH_FID_URL = (
 )
 
 
-OUTPUT_DIMS = {"pool3": 2048, "logits_unbiased": 1008}
+OUTPUT_DIMS = {"pool3": 2048, "spatial": 2023, "logits_unbiased": 1008}
 _OUTPUT_NAMES = {
     "pool3": "Inception's 2048-d pool3 features",
     "logits_unbiased": "Inception's 1008-way logits",
+    "spatial": "Inception's 2023-d mixed_6/conv spatial features (sFID)",
 }
 
 
@@ -91,7 +94,9 @@ class InceptionBackbone(Backbone):
 
         with safe_open(path, framework="pt") as f:
             self.has_fc = "fc.weight" in f.keys()
-        self.outputs = ("pool3", "logits_unbiased") if self.has_fc else ("pool3",)
+        # spatial (sFID) comes from the same forward as pool3: one pass serves fid and sfid
+        base = ("pool3", "logits_unbiased") if self.has_fc else ("pool3",)
+        self.outputs = (*base, "spatial")
 
     @property
     def net(self):

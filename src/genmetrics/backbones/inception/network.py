@@ -27,12 +27,16 @@ from torch import nn
 
 from genmetrics.errors import UserError
 
-TAPS: tuple[str, ...] = ("64", "192", "768", "pool3", "logits", "logits_unbiased")
+TAPS: tuple[str, ...] = ("64", "192", "spatial", "768", "pool3", "logits", "logits_unbiased")
 """Outputs :meth:`FIDInceptionV3.forward` can return, in network order."""
+
+SPATIAL_CHANNELS = 7
+SPATIAL_SIZE = 17
 
 TAP_DIMS: dict[str, int] = {
     "64": 64,
     "192": 192,
+    "spatial": SPATIAL_CHANNELS * SPATIAL_SIZE * SPATIAL_SIZE,
     "768": 768,
     "pool3": 2048,
     "logits": 1008,
@@ -43,7 +47,7 @@ BN_EPS = 0.001
 
 # Index of the last stage each tap needs: 0 stem to pool1, 1 stem to pool2, 2 Mixed_5b-6e,
 # 3 Mixed_7a-7c, 4 the classifier.
-_TAP_STAGE = {"64": 0, "192": 1, "768": 2, "pool3": 3, "logits": 4, "logits_unbiased": 4}
+_TAP_STAGE = {"64": 0, "192": 1, "spatial": 2, "768": 2, "pool3": 3, "logits": 4, "logits_unbiased": 4}
 
 
 class FrozenBatchNorm2d(nn.Module):
@@ -152,8 +156,10 @@ class InceptionC(nn.Module):
         self.branch7x7dbl_5 = BasicConv2d(c7, 192, (1, 7), padding=(0, 3))
         self.branch_pool = BasicConv2d(in_channels, 192, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep_1x1: list | None = None) -> torch.Tensor:
         a = self.branch1x1(x)
+        if keep_1x1 is not None:  # the sFID tap (TF mixed_6/conv) of Mixed_6d
+            keep_1x1.append(a)
         b = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         c = self.branch7x7dbl_1(x)
         for layer in (
@@ -224,12 +230,22 @@ def _spatial_mean(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=(2, 3))
 
 
+def spatial_features(conv: torch.Tensor) -> torch.Tensor:
+    """sFID features from the Mixed_6d 1x1 branch output (N x 192 x 17 x 17, after ReLU): the
+    first 7 channels, flattened in TF's NHWC order (``(h * 17 + w) * 7 + c``) like the ADM
+    evaluator's ``spatial[..., :7]`` reshaped to (N, 2023), so means and covariances line up
+    with ADM's reference batches."""
+    return conv[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(conv.shape[0], -1)
+
+
 class FIDInceptionV3(nn.Module):
     """TF 2015-12-05 Inception v3 for FID / KID / IS / precision-recall features.
 
     ``forward(x, taps=("pool3",))`` returns ``{tap: tensor}`` for the requested taps only:
     ``"64"`` / ``"192"`` (after the first / second stem max-pool, spatially averaged),
-    ``"768"`` (after Mixed_6e, averaged), ``"pool3"`` (2048, the FID feature), ``"logits"``
+    ``"spatial"`` (2023: the first 7 channels of Mixed_6d's 1x1 branch, TF ``mixed_6/conv``,
+    17x17, flattened NHWC: the sFID feature of the ADM evaluator), ``"768"`` (after Mixed_6e,
+    averaged), ``"pool3"`` (2048, the FID feature), ``"logits"``
     (1008, fc with bias) and ``"logits_unbiased"`` (fc without its bias, as torch-fidelity and
     torchmetrics use for the Inception Score). The forward stops after the last stage needed.
 
@@ -310,10 +326,13 @@ class FIDInceptionV3(nn.Module):
                 self.Mixed_6a,
                 self.Mixed_6b,
                 self.Mixed_6c,
-                self.Mixed_6d,
-                self.Mixed_6e,
             ):
                 x = block(x)
+            kept: list[torch.Tensor] | None = [] if "spatial" in wanted else None
+            x = self.Mixed_6d(x, keep_1x1=kept)
+            if kept:
+                out["spatial"] = spatial_features(kept[0])
+            x = self.Mixed_6e(x)
             if "768" in wanted:
                 out["768"] = _spatial_mean(x)
         if last >= 3:
