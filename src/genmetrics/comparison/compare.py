@@ -24,6 +24,7 @@ from genmetrics.backbones.registry import Backbone
 from genmetrics.comparison.benchmark import DEFAULT_N_CHUNKS, tables_of
 from genmetrics.comparison.options import check_unused_options
 from genmetrics.comparison.paired import PairedComparison, paired_comparison, paired_to_dict
+from genmetrics.comparison.preference import preference_summary
 from genmetrics.comparison.scores import default_style
 from genmetrics.comparison.scoring import ScoredSet, prepare_backbones, score_set
 from genmetrics.comparison.similarity import (
@@ -34,8 +35,9 @@ from genmetrics.comparison.similarity import (
 )
 from genmetrics.comparison.tables import AVERAGE, StyleTable
 from genmetrics.errors import UserError
-from genmetrics.evaluation import parse_metric_names
 from genmetrics.metrics.registry import get_metric
+from genmetrics.metrics.reward import PREFERENCE_METRICS
+from genmetrics.pipeline.plan import parse_metric_names
 
 __all__ = ["CompareReport", "default_names", "parse_margins", "run_compare"]
 
@@ -95,6 +97,9 @@ class CompareReport:
     """None when no metric is per-image (set-level metrics have no chunks)."""
     seed: int = 0
     suite: str | None = None
+    preference: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Softmax preference of each variant (metric → variant → style), for metrics whose
+    scores are softmax logits (PickScore); see :mod:`genmetrics.comparison.preference`."""
 
     @property
     def styles(self) -> list[str]:
@@ -153,6 +158,8 @@ class CompareReport:
                     v: {s: self.set_level_diff(m, v, s) for s in [*self.styles, AVERAGE]}
                     for v in self.variants
                 }
+            if m in self.preference:
+                entry["preference"] = self.preference[m]
             metrics[m] = entry
         out: dict[str, Any] = {
             "suite": self.suite,
@@ -280,6 +287,14 @@ def run_compare(
             )
             for label, scored in zip(labels[1:], sets[1:], strict=True)
         }
+    preference: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in wanted:
+        if m in paired and m in PREFERENCE_METRICS:
+            preference[m] = {
+                label: preference_summary(base.rows, scored.rows, m, base.styles,
+                                          allow_missing, seed, names=(labels[0], label))
+                for label, scored in zip(labels[1:], sets[1:], strict=True)
+            }
     sims: dict[str, PairSimilarity] = {}
     for label, scored in zip(labels[1:], sets[1:], strict=True):
         if sim_metrics:
@@ -298,4 +313,5 @@ def run_compare(
         chunks if base.per_image else None,
         seed,
         None if suite is None else os.fspath(suite),
+        preference,
     )
