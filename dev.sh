@@ -56,6 +56,7 @@ case "$cmd" in
   test)
     install_dev
     .venv/bin/ruff check src tests benchmarks
+    .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
     install_user
     GENMETRICS_USER_VENV=.venv-user bash tests/smoke/user_install.sh
     exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -13,8 +13,8 @@ import tracemalloc
 import numpy as np
 import scipy.linalg
 
+from genmetrics.features.gaussian import GaussianStats
 from genmetrics.metrics.functional.frechet import frechet_distance
-from genmetrics.metrics.functional.gaussian import GaussianStats
 
 
 def correlated_features(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:

@@ -27,6 +27,14 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _catalog() -> None:
+    """The registries filled once, as every entry point does."""
+    from genmetrics import catalog
+
+    catalog.load()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own empty GENMETRICS_HOME and runs offline."""
@@ -65,8 +73,8 @@ def one_torch_thread():
 @pytest.fixture
 def fake_backbone(monkeypatch):
     """Every backbone the evaluation creates is one counting :class:`PixelBackbone`."""
-    from tests.fakes import PixelBackbone
+    from tests.fakes import PixelBackbone, patch_backbones
 
     bb = PixelBackbone()
-    monkeypatch.setattr("genmetrics.evaluation.create_backbone", lambda name, opts: bb)
+    patch_backbones(monkeypatch, lambda name, opts: bb)
     return bb

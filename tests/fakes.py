@@ -48,3 +48,39 @@ def write_images(folder, n: int, seed: int = 0, size=(24, 32), prefix: str = "im
         Image.fromarray(arr).save(p)
         paths.append(p)
     return paths
+
+
+class _EveryName(dict):
+    """A backbone factory table that answers every name with ``create(name, options)``."""
+
+    def __init__(self, create, real: dict) -> None:
+        super().__init__(real)
+        self._create = create
+
+    def __contains__(self, name) -> bool:
+        return True
+
+    def __getitem__(self, name):
+        return lambda options: self._create(name, options)
+
+
+def patch_backbones(monkeypatch, create) -> None:
+    """Every backbone the pipeline builds comes from ``create(name, options)`` (which may
+    call :func:`real_backbone` for the names it does not fake)."""
+    from genmetrics.backbones import registry
+
+    monkeypatch.setattr(registry, "_FACTORIES", _EveryName(create, registry._FACTORIES))
+
+
+def real_backbone(name, options):
+    """The registered backbone ``name`` (inside :func:`patch_backbones`)."""
+    from genmetrics.backbones import registry
+
+    return dict.__getitem__(registry._FACTORIES, name)(options)
+
+
+def patch_all_backbones_in_process(bb) -> None:
+    """Without pytest (child processes): every backbone name builds ``bb``."""
+    from genmetrics.backbones import registry
+
+    registry._FACTORIES = _EveryName(lambda name, options: bb, registry._FACTORIES)

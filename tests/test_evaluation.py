@@ -6,7 +6,7 @@ from scipy import linalg
 
 from genmetrics import evaluate
 from genmetrics.errors import UserError
-from genmetrics.evaluation import compute_reference_stats
+from genmetrics.pipeline.reference import compute_reference_stats
 from tests.fakes import PixelBackbone, write_images
 
 ALL = "fid,kid,is,precision,recall,density,coverage"
@@ -89,7 +89,7 @@ def test_reference_stats_npz_roundtrip(sets, tmp_path):
     from_npz = evaluate(gen, path, "fid", backbones={"inception": bb})
     from_images = evaluate(gen, real, "fid", backbones={"inception": bb})
     assert from_npz["fid"] == pytest.approx(from_images["fid"], rel=1e-9)
-    with pytest.raises(UserError, match="only serves FID"):
+    with pytest.raises(UserError, match="only serves Fréchet distances"):
         evaluate(gen, path, "kid", backbones={"inception": bb})
 
 

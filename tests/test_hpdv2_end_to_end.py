@@ -12,6 +12,7 @@ from genmetrics.backbones.clip.backbone import CLIP_MODELS, ClipBackbone
 from genmetrics.backbones.clip.configs import tiny_arch
 from genmetrics.backbones.clip.model import ClipEncoder
 from genmetrics.cli.app import main
+from tests.fakes import patch_backbones
 from tests.generation.tiny_pipeline import build_tiny_pipeline
 
 HOOK = '''
@@ -51,8 +52,7 @@ def generated(tmp_path_factory):
 def tiny_hps(monkeypatch):
     arch = dataclasses.replace(tiny_arch(act="gelu"), embed_dim=32)
     bb = ClipBackbone(CLIP_MODELS["hps-v2.1"], ClipEncoder.random(arch, seed=0), "cd" * 32)
-    monkeypatch.setattr("genmetrics.evaluation.create_backbone", lambda name, opts: bb)
-    monkeypatch.setattr("genmetrics.comparison.scoring.create_backbone", lambda name, opts: bb, raising=False)
+    patch_backbones(monkeypatch, lambda name, opts: bb)
     return bb
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from genmetrics.version import __version__
 
 __all__ = ["__version__", "evaluate"]
 
 
 def __getattr__(name: str):
     if name == "evaluate":
-        from genmetrics.evaluation import evaluate
+        from genmetrics.pipeline.evaluate import evaluate
 
         return evaluate
     raise AttributeError(name)

@@ -13,7 +13,7 @@ from types import ModuleType
 
 from genmetrics.errors import UserError
 
-EXTRAS: dict[str, str] = {"transformers": "clip", "diffusers": "generate"}
+EXTRAS: dict[str, str] = {"transformers": "clip", "diffusers": "generate", "ray": "ray"}
 """Top-level module → the extra of genmetrics that installs it."""
 
 

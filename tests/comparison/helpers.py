@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genmetrics import evaluation
 from genmetrics.backbones.registry import Backbone
 from genmetrics.features.extract import FeatureRequest
 from genmetrics.metrics.registry import (
@@ -19,7 +18,7 @@ from genmetrics.metrics.registry import (
     MetricValue,
     register_metric,
 )
-from tests.fakes import PixelBackbone
+from tests.fakes import PixelBackbone, patch_backbones, real_backbone
 
 
 class BrightnessBackbone(Backbone):
@@ -60,7 +59,6 @@ BRIGHTNESS = MetricSpec(
 @pytest.fixture
 def fake_metrics(monkeypatch):
     """Registers ``brightness``; backbones ``fakebright`` and ``inception`` (pixel fake)."""
-    real_create = evaluation.create_backbone
     created: dict[str, Backbone] = {}
 
     def create(name, options):
@@ -68,9 +66,9 @@ def fake_metrics(monkeypatch):
             return created.setdefault(name, BrightnessBackbone())
         if name == "inception":
             return created.setdefault(name, PixelBackbone())
-        return real_create(name, options)
+        return real_backbone(name, options)
 
-    monkeypatch.setattr(evaluation, "create_backbone", create)
+    patch_backbones(monkeypatch, create)
     register_metric(BRIGHTNESS)
     yield created
     _METRICS.pop("brightness", None)

@@ -253,3 +253,30 @@ def test_nan_is_not_stored(tmp_path):
     with FeatureCache(tmp_path / "f.sqlite") as cache:
         cache.put_value("k", float("nan"))
         assert cache.get_value("k") is None and cache.corrupt_rows == 0
+
+
+def test_network_filesystems_are_refused_for_shared_writers(tmp_path):
+    from genmetrics.errors import UserError
+    from genmetrics.features.cache import check_shared_cache, filesystem_type
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/sda1 / ext4 rw 0 0\n"
+        "server:/export /mnt/shared nfs4 rw 0 0\n"
+        "tmpfs /mnt/shared/local tmpfs rw 0 0\n"
+    )
+    assert filesystem_type("/mnt/shared/data/features.sqlite", str(mounts)) == "nfs4"
+    assert filesystem_type("/mnt/shared/local/x", str(mounts)) == "tmpfs"  # longest match
+    assert filesystem_type("/mnt/sharedother", str(mounts)) == "ext4"  # not a path prefix
+    assert filesystem_type("/x", str(tmp_path / "absent")) is None
+    check_shared_cache(tmp_path / "features.sqlite")  # the test's own disk is local
+
+    import genmetrics.features.cache as cache_module
+
+    real = cache_module.filesystem_type
+    try:
+        cache_module.filesystem_type = lambda path, mounts="/proc/mounts": "nfs4"
+        with pytest.raises(UserError, match="network filesystem \\(nfs4\\).*--cache-dir"):
+            check_shared_cache(tmp_path / "features.sqlite")
+    finally:
+        cache_module.filesystem_type = real

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genmetrics.errors import UserError
-from genmetrics.metrics.functional.gaussian import GaussianStats
+from genmetrics.features.gaussian import GaussianStats
 
 
 def _features(n: int = 1000, d: int = 24, offset: float = 0.0, seed: int = 0) -> np.ndarray:

@@ -30,7 +30,7 @@ from PIL import Image
 
 from genmetrics.cli.app import main
 from tests.conftest import ROOT
-from tests.fakes import PixelBackbone, write_images
+from tests.fakes import PixelBackbone, patch_backbones, write_images
 
 PROGRESS = re.compile(r"\s\d+/\d+\s+(\d+:)?\d+:\d\d")
 """A rich progress-bar line (``generated images ━━━ 5/5 0:00:00 0:00:00``)."""
@@ -155,9 +155,10 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Runner:
 
 
 _PROCESS_MAIN = (
-    "import sys, tests.fakes as f, genmetrics.evaluation as e\n"
-    "bb = f.PixelBackbone()\n"
-    "e.create_backbone = lambda name, opts: bb\n"
+    "import sys, tests.fakes as f\n"
+    "from genmetrics import catalog\n"
+    "catalog.load()\n"
+    "f.patch_all_backbones_in_process(f.PixelBackbone())\n"
     "{extra}\n"
     "from genmetrics.cli.app import main\n"
     "code = main([a for a in sys.argv[1:]])\n"
@@ -199,7 +200,7 @@ def process_result(proc: subprocess.CompletedProcess[bytes]) -> CliResult:
 @pytest.fixture
 def fake_backbone(monkeypatch: pytest.MonkeyPatch) -> PixelBackbone:
     bb = PixelBackbone()
-    monkeypatch.setattr("genmetrics.evaluation.create_backbone", lambda name, opts: bb)
+    patch_backbones(monkeypatch, lambda name, opts: bb)
     return bb
 
 

@@ -50,6 +50,11 @@ step "pair"
 expect 0 "$GM" pair a.png b.png --format json
 grep -q '"psnr"' "$WORK/out"
 
+step "pair --format html: one self-contained report"
+expect 0 "$GM" pair a.png b.png --format html
+grep -q '<!DOCTYPE html>' "$WORK/out" && grep -q 'data:image/' "$WORK/out"
+if grep -qi '<script' "$WORK/out"; then echo "smoke: FAILED: a <script> in the HTML report" >&2; exit 1; fi
+
 step "suites export hpdv2"
 expect 0 "$GM" suites export hpdv2 --format jsonl
 [ "$(wc -l <"$WORK/out")" -eq 3200 ]
@@ -66,6 +71,19 @@ if [ -f "$INCEPTION" ]; then
   step "evaluate --metrics fid,kid"
   expect 0 "$GM" evaluate gen --reference real --metrics fid,kid --kid-subset-size 6 --format json --out res
   "$PYU" -c "import json,sys; d=json.load(open('res/summary.json')); m=d['metrics']; assert m['fid']['value'] > 0 and 'kid' in m, d"
+  step "evaluate --format html --out: report.html"
+  expect 0 "$GM" evaluate gen --reference real --metrics fid --format html --out res-html
+  grep -q '<!DOCTYPE html>' res-html/report.html
+  step "genmetrics report on a saved folder"
+  expect 0 "$GM" report res --out again.html
+  grep -q '<!DOCTYPE html>' again.html
+  step "stats --features inception, then fid,sfid from the .npz"
+  expect 0 "$GM" stats real --out real.npz --features inception
+  expect 0 "$GM" evaluate gen --reference real.npz --metrics fid,sfid --format json
+  "$PYU" -c "import json,sys; m=json.load(open('$WORK/out'))['metrics']; assert m['fid']['value'] > 0 and m['sfid']['value'] > 0, m"
+  step "--ray without the ray extra: one line naming it"
+  expect 2 "$GM" evaluate gen --reference real --metrics fid --ray local
+  grep -q "genmetrics\[ray\]" "$WORK/err"
   step "is with pool3-only weights: exit 2 naming is"
   expect 2 "$GM" evaluate gen --metrics is
   grep -q "^error: is needs" "$WORK/err"

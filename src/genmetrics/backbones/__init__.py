@@ -1,3 +1,4 @@
-"""Backbones: networks and their weights. Importing this package registers the built-ins."""
+"""Backbones: networks that turn images (or texts) into features, and their weights.
 
-from genmetrics.backbones import builtin as _builtin  # noqa: F401
+Nothing registers at import; :func:`genmetrics.catalog.load` fills the registry.
+"""

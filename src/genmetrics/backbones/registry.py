@@ -78,10 +78,29 @@ def register_backbone(name: str, factory: BackboneFactory, requires: Sequence[st
     _REQUIRES[name] = tuple(requires)
 
 
-def _factory(name: str) -> BackboneFactory:
-    import genmetrics.backbones  # noqa: F401
+def backbone_names() -> list[str]:
+    """Names of the registered backbones (after :func:`genmetrics.catalog.load`)."""
+    return sorted(_FACTORIES)
 
+
+BackboneResolver = Callable[[str], "BackboneFactory | None"]
+_RESOLVERS: list[BackboneResolver] = []
+
+
+def register_backbone_resolver(resolver: BackboneResolver) -> None:
+    """Add a fallback for unregistered names (e.g. a Hugging Face id or a local folder):
+    ``resolver(name)`` returns a factory for ``name``, or None when it does not apply."""
+    if resolver not in _RESOLVERS:
+        _RESOLVERS.append(resolver)
+
+
+def _factory(name: str) -> BackboneFactory:
     if name not in _FACTORIES:
+        for resolver in _RESOLVERS:
+            found = resolver(name)
+            if found is not None:
+                register_backbone(name, found, requires=("transformers",))
+                return found
         raise UserError(f"unknown backbone '{name}'; known: {', '.join(sorted(_FACTORIES))}")
     return _FACTORIES[name]
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
 
-from genmetrics.cli import evaluate as evaluate_cli
-from genmetrics.cli import weights as weights_cli
+from genmetrics import catalog
 from genmetrics.errors import UserError
+
+try:
+    catalog.load()  # the option tables and registries the commands are built from
+except UserError as _exc:  # e.g. a plugin that cannot be imported: one line, exit 2
+    print(f"error: {_exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+from genmetrics.cli import evaluate as evaluate_cli  # noqa: E402
+from genmetrics.cli import weights as weights_cli  # noqa: E402
 
 app = typer.Typer(
     name="genmetrics",
@@ -30,6 +39,7 @@ for _module, _name, _single in (
     ("genmetrics.cli.benchmark", "benchmark", True),
     ("genmetrics.cli.compare", "compare", True),
     ("genmetrics.cli.pair", "pair", True),
+    ("genmetrics.cli.report", "report", True),
 ):
     try:
         _mod = importlib.import_module(_module)
@@ -57,7 +67,7 @@ def list_metrics() -> None:
 @app.command("version")
 def version() -> None:
     """Print the version."""
-    from genmetrics import __version__
+    from genmetrics.version import __version__
 
     typer.echo(__version__)
 
@@ -89,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         from genmetrics.sources.items import printable
 
-        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank finds it; one says it
+            print(f"error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except usage_error as exc:
         if no_args is not None and isinstance(exc, no_args):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-from genmetrics.cli.common import echo
+from genmetrics.cli.common import OutputFormat, command_manifest, emit
+from genmetrics.cli.metric_options import with_metric_options
 
 app = typer.Typer()
 
 
-class ReportFormat(str, Enum):
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
+ReportFormat = OutputFormat  # the one format enum (kept under its old name)
 
 
 def suite_option(value: str) -> str | None:
@@ -24,21 +20,8 @@ def suite_option(value: str) -> str | None:
     return None if value.strip().lower() in ("", "none") else value
 
 
-def emit(fmt: ReportFormat, sections, markdown: str, csv_text: str, json_text: str) -> None:
-    """Print one rendering of a report to stdout."""
-    if fmt is ReportFormat.table:
-        from genmetrics.comparison.render import print_sections
-
-        print_sections(sections)
-    elif fmt is ReportFormat.markdown:
-        echo(markdown)
-    elif fmt is ReportFormat.csv:
-        echo(csv_text)
-    else:
-        echo(json_text)
-
-
 @app.command("benchmark")
+@with_metric_options
 def benchmark_command(
     images: str = typer.Argument(
         ..., help="Images in the HPS v2 layout STYLE/NNNNN.png (samples STYLE/NNNNN_k1.png…)."
@@ -55,7 +38,7 @@ def benchmark_command(
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="List and count prompts without images instead of failing."
     ),
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json, markdown, csv or html."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Write benchmark.json/.csv/.md and per_image.csv here."
     ),
@@ -76,19 +59,12 @@ def benchmark_command(
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Do not read or write the feature cache."
     ),
+    metric_options: dict | None = None,
 ) -> None:
     """Per-style table (HPS v2 protocol: chunks of prompts, mean ± std, bootstrap CI) per metric."""
     from genmetrics.atomic import check_output_folder
     from genmetrics.comparison.benchmark import run_benchmark
-    from genmetrics.comparison.render import (
-        BENCHMARK_CSV_COLUMNS,
-        benchmark_csv_rows,
-        benchmark_sections,
-        render_csv,
-        render_json,
-        render_markdown,
-        write_report,
-    )
+    from genmetrics.comparison.render import benchmark_document, scored_rows, write_report
 
     if out is not None:
         check_output_folder(out)
@@ -105,11 +81,10 @@ def benchmark_command(
         offline=offline or None,
         cache=not no_cache,
         progress=True,
+        **(metric_options or {}),
     )
-    sections = benchmark_sections(report)
-    markdown = render_markdown(sections, f"benchmark of {report.scored.source}")
-    csv_text = render_csv(benchmark_csv_rows(report), BENCHMARK_CSV_COLUMNS)
-    doc = report.to_dict()
+    html = fmt is OutputFormat.html or out is not None
+    doc = benchmark_document(report, html=html, command=command_manifest())
     if out is not None:
-        write_report(out, "benchmark", doc, csv_text, markdown, report.scored.rows)
-    emit(fmt, sections, markdown, csv_text, render_json(doc))
+        write_report(out, "benchmark", doc, scored_rows(report.scored))
+    emit(doc, fmt, out)

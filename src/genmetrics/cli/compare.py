@@ -6,12 +6,15 @@ from pathlib import Path
 
 import typer
 
-from genmetrics.cli.benchmark import ReportFormat, emit, suite_option
+from genmetrics.cli.benchmark import suite_option
+from genmetrics.cli.common import OutputFormat, command_manifest, emit
+from genmetrics.cli.metric_options import with_metric_options
 
 app = typer.Typer()
 
 
 @app.command("compare")
+@with_metric_options
 def compare_command(
     folders: list[str] = typer.Argument(
         ..., help="BASELINE_DIR VARIANT_DIR… (same prompts and layout)."
@@ -35,7 +38,7 @@ def compare_command(
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="Count images missing on one side instead of failing."
     ),
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json, markdown, csv or html."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Write compare.json/.csv/.md and per_image.csv here."
     ),
@@ -50,19 +53,12 @@ def compare_command(
     device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N, mps."),
     offline: bool = typer.Option(False, "--offline"),
     no_cache: bool = typer.Option(False, "--no-cache"),
+    metric_options: dict | None = None,
 ) -> None:
     """Per-metric style table per folder, paired differences with CI, p-values and verdicts."""
     from genmetrics.atomic import check_output_folder
     from genmetrics.comparison.compare import run_compare
-    from genmetrics.comparison.render import (
-        COMPARE_CSV_COLUMNS,
-        compare_csv_rows,
-        compare_sections,
-        render_csv,
-        render_json,
-        render_markdown,
-        write_report,
-    )
+    from genmetrics.comparison.render import compare_document, compare_rows, write_report
     from genmetrics.errors import UserError
 
     if len(folders) < 2:
@@ -87,14 +83,11 @@ def compare_command(
         offline=offline or None,
         cache=not no_cache,
         progress=True,
+        **(metric_options or {}),
     )
-    sections = compare_sections(report)
-    markdown = render_markdown(sections, f"comparison against {report.names[0]}")
-    csv_text = render_csv(compare_csv_rows(report), COMPARE_CSV_COLUMNS)
-    doc = report.to_dict()
+    html = fmt is OutputFormat.html or out is not None
+    doc = compare_document(report, html=html, command=command_manifest())
     if out is not None:
-        rows = [
-            {"set": n, **r} for n, s in zip(report.names, report.sets, strict=True) for r in s.rows
-        ]
-        write_report(out, "compare", doc, csv_text, markdown, rows)
-    emit(fmt, sections, markdown, csv_text, render_json(doc))
+        rows = [{"set": n, **r} for n, rs in compare_rows(report).items() for r in rs]
+        write_report(out, "compare", doc, rows)
+    emit(doc, fmt, out)

@@ -60,6 +60,7 @@ def generate(
         help="Delete the images listed in OUT's generation.jsonl and start again.",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS", help="Generate as Ray tasks, one per GPU of the cluster: 'local' starts one here, 'auto' joins the running one, or ray://HOST:PORT (needs genmetrics[ray]). Under torchrun, ranks shard the prompts by themselves."),
 ) -> None:
     """Generate a suite's images (resumable): OUT/STYLE/NNNNN.png plus generation.jsonl/.json."""
     from genmetrics.generation import generate_images
@@ -85,7 +86,10 @@ def generate(
         revision=revision,
         variant=variant,
         restart=restart,
+        ray=ray,
     )
+    if not result.main:  # another rank of a torchrun job: rank 0 reports
+        return
     replaced = f" ({result.replaced} changed images made again)" if result.replaced else ""
     typer.echo(
         f"{result.generated} generated{replaced}, {result.skipped} already present, "

@@ -20,7 +20,7 @@ from genmetrics.comparison.options import check_unused_options
 from genmetrics.comparison.scoring import ScoredSet, score_set
 from genmetrics.comparison.tables import StyleTable, set_level_table, style_table
 from genmetrics.errors import UserError
-from genmetrics.evaluation import parse_metric_names
+from genmetrics.pipeline.plan import parse_metric_names
 
 __all__ = ["DEFAULT_N_CHUNKS", "BenchmarkReport", "run_benchmark", "tables_of"]
 

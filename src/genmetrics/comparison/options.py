@@ -25,13 +25,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 
 from genmetrics.errors import UserError
-from genmetrics.metrics.builtin import DEFAULT_OPTIONS
+from genmetrics.metrics.options import default_options
 from genmetrics.metrics.registry import get_metric
 
 __all__ = ["check_unused_options", "static_per_image"]
 
 _PER_IMAGE = frozenset(
     {"clip_score", "clip_directional", "clip_image_similarity", "aesthetic", "hps"}
+    | {"pickscore", "imagereward", "hpsv3"}
 )
 _SET_LEVEL = frozenset(
     {"fid", "kid", "is", "precision", "recall", "density", "coverage"}
@@ -54,7 +55,7 @@ def static_per_image(name: str) -> bool | None:
 
 def _uses_reference(name: str) -> bool:
     spec = get_metric(name)
-    return spec.needs_reference or bool(spec.reference(DEFAULT_OPTIONS))
+    return spec.needs_reference or bool(spec.reference(default_options()))
 
 
 def _listing(names: Sequence[str]) -> str:

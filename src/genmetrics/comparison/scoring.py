@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from genmetrics import evaluation
-from genmetrics.backbones.registry import Backbone, BackboneOptions
+from genmetrics.backbones.registry import Backbone, BackboneOptions, create_backbone
+from genmetrics.comparison.options import static_per_image
 from genmetrics.comparison.scores import per_image_metrics, row_key, row_style
 from genmetrics.errors import UserError
-from genmetrics.evaluation import evaluate, parse_metric_names
-from genmetrics.metrics.builtin import DEFAULT_OPTIONS
+from genmetrics.metrics.options import default_options
 from genmetrics.metrics.registry import MetricValue, get_metric
+from genmetrics.pipeline.evaluate import evaluate
+from genmetrics.pipeline.plan import parse_metric_names
 from genmetrics.prompts.attach import prompt_id_of
 from genmetrics.results.result import EvaluationResult
 from genmetrics.sources.items import ImageItem, items_from
@@ -110,7 +111,8 @@ def prepare_backbones(
     evaluate_kwargs: dict[str, Any],
 ) -> dict[str, Backbone]:
     """Build every backbone the metrics need once, so repeated ``evaluate`` calls share them."""
-    opts = {**DEFAULT_OPTIONS, **{k: v for k, v in evaluate_kwargs.items() if k in DEFAULT_OPTIONS}}
+    defaults = default_options()
+    opts = {**defaults, **{k: v for k, v in evaluate_kwargs.items() if k in defaults}}
     bopts = BackboneOptions(
         **{k: evaluate_kwargs[k] for k in _BACKBONE_KEYS if k in evaluate_kwargs}
     )
@@ -122,7 +124,7 @@ def prepare_backbones(
         )
         for r in requests:
             if r.backbone not in instances:
-                instances[r.backbone] = evaluation.create_backbone(r.backbone, bopts)
+                instances[r.backbone] = create_backbone(r.backbone, bopts)
     return instances
 
 
@@ -161,6 +163,11 @@ def _describe(source: Any) -> str:
     return os.fspath(source) if isinstance(source, (str, os.PathLike)) else "in-memory images"
 
 
+def _style_of(image_id: str, record: Any) -> str:
+    """The style of an image: its prompt's, else the first folder of its id."""
+    return row_style({"id": image_id, "style": getattr(record, "style", None)})
+
+
 def score_set(
     source: Any,
     metrics: str | Sequence[str],
@@ -188,6 +195,8 @@ def score_set(
         coverage = check_coverage([i.id for i in items], suite_obj, allow_missing, where)
     kwargs = dict(evaluate_kwargs)
     instances = prepare_backbones(names, backbones, reference is not None, kwargs)
+    # set-level metrics (and any not known to be per-image) are also computed per style
+    maybe_set_level = [n for n in names if static_per_image(n) is not True]
     result = evaluate(
         items,
         reference,
@@ -195,6 +204,8 @@ def score_set(
         prompts=prompts,
         allow_missing=allow_missing,
         backbones=instances,
+        groups=_style_of if maybe_set_level else None,
+        group_metrics=maybe_set_level,
         **kwargs,
     )
     rows = result.per_image
@@ -218,29 +229,11 @@ def score_set(
     per_image = per_image_metrics(rows, names)
     set_names = [n for n in names if n not in per_image]
     set_level: dict[str, dict[str, tuple[MetricValue | None, int]]] = {n: {} for n in set_names}
-    if set_names:
-        by_id = {i.id: i for i in items}
-        needs_prompts = any(get_metric(n).needs_prompts for n in set_names)
+    for n in set_names:  # from the same pass: each style's slice of the per-image features
         for style in styles:
-            subset = [by_id[str(r["id"])] for r in rows if row_style(r) == style]
-            if not subset:
-                for n in set_names:
-                    set_level[n][style] = (None, 0)
-                continue
-            try:
-                part = evaluate(
-                    subset,
-                    reference,
-                    set_names,
-                    prompts=prompts if needs_prompts else None,
-                    allow_missing=True,
-                    backbones=instances,
-                    **kwargs,
-                )
-            except UserError as exc:
-                raise UserError(f"{where}, style '{style}': {exc}") from None
-            for n in set_names:
-                set_level[n][style] = (part.metrics[n], len(subset))
+            count = sum(1 for r in rows if row_style(r) == style)
+            value = result.groups.get(style, {}).get(n)
+            set_level[n][style] = (value, count) if count else (None, 0)
     label = name or os.path.basename(where.rstrip("/")) or where
     return ScoredSet(
         label, where, result, rows, styles, order, per_image, set_level, coverage, items

@@ -76,6 +76,48 @@ def default_cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(cache_dir or genmetrics_home()) / CACHE_FILENAME
 
 
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "glusterfs",
+    "fuse.glusterfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "9p", "afs",
+})
+"""Filesystem types whose locking SQLite cannot rely on with several writers."""
+
+
+def filesystem_type(path: str | os.PathLike, mounts: str = "/proc/mounts") -> str | None:
+    """Type of the filesystem holding ``path`` (its nearest existing folder), from the
+    longest matching mount point; ``None`` where the mount table cannot be read."""
+    target, rest = Path(os.path.abspath(path)), []
+    while not target.exists() and target != target.parent:  # links resolved where they exist
+        rest.insert(0, target.name)
+        target = target.parent
+    target = target.resolve().joinpath(*rest)
+    try:
+        lines = Path(mounts).read_text().splitlines()
+    except OSError:
+        return None
+    best, kind = "", None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = str(target) == point or str(target).startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def check_shared_cache(path: str | os.PathLike) -> None:
+    """Several processes will write the cache at ``path``: refuse a network filesystem."""
+    kind = filesystem_type(Path(path).parent)
+    if kind in NETWORK_FILESYSTEMS:
+        raise UserError(
+            f"the feature cache {path} is on a network filesystem ({kind}), where SQLite's "
+            "locks are not safe for several writers; pass --cache-dir on a local disk of "
+            "every node, or --no-cache"
+        )
+
+
 class CacheCorruptError(UserError):
     """The database file itself is damaged (not one row: the file or its structure)."""
 

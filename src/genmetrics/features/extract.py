@@ -22,7 +22,7 @@ import numpy as np
 from genmetrics.backbones.registry import Backbone, TextBackbone
 from genmetrics.errors import ImageDecodeError, UserError
 from genmetrics.features.cache import FeatureCache
-from genmetrics.metrics.functional.gaussian import GaussianStats
+from genmetrics.features.gaussian import GaussianStats
 from genmetrics.sources.decode import DECODE_REVISION, load_rgb, open_image
 from genmetrics.sources.items import ImageItem, content_hash
 
@@ -48,6 +48,8 @@ class ExtractedFeatures:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     forwards: dict[str, int] = field(default_factory=dict)
     cache_hits: dict[str, int] = field(default_factory=dict)
+    cache_corrupt_rows: int = 0
+    """Cache rows that failed their checksum during this pass (recomputed, counted)."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,6 +59,48 @@ class ExtractedFeatures:
 
     def gaussian(self, backbone: str, output: str) -> GaussianStats:
         return self.gaussians[(backbone, output)]
+
+    @classmethod
+    def merge(cls, parts: Sequence[ExtractedFeatures]) -> ExtractedFeatures:
+        """Shards of one image list, in list order, as one result: rows concatenated,
+        statistics merged exactly (Chan et al.), counts summed. Shards must be disjoint."""
+        out = cls()
+        for part in parts:
+            out.ids += part.ids
+            out.locations += part.locations
+            out.hashes += part.hashes
+            out.skipped += part.skipped
+            out.cache_corrupt_rows += part.cache_corrupt_rows
+            for counts, theirs in ((out.forwards, part.forwards), (out.cache_hits, part.cache_hits)):
+                for k, v in theirs.items():
+                    counts[k] = counts.get(k, 0) + v
+            for key, stats in part.gaussians.items():
+                out.gaussians.setdefault(key, GaussianStats()).merge(stats)
+        if len(set(out.ids)) != len(out.ids):
+            raise ValueError("shards overlap: an image id occurs in more than one shard")
+        for key in {k for p in parts for k in p.arrays}:
+            rows = [p.arrays[key] for p in parts if key in p.arrays and len(p.arrays[key])]
+            out.arrays[key] = np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
+        return out
+
+    def subset(self, ids: Sequence[str]) -> ExtractedFeatures:
+        """The rows of ``ids`` (in that order), e.g. one style of a benchmark. Gaussian
+        statistics cannot be sliced: a subset of a streamed set is an error."""
+        if self.gaussians:
+            raise ValueError("streamed statistics cannot be sliced; extract the subset itself")
+        row = {i: n for n, i in enumerate(self.ids)}
+        missing = [i for i in ids if i not in row]
+        if missing:
+            raise KeyError(f"{len(missing)} id(s) not in these features, first: {missing[0]}")
+        take = [row[i] for i in ids]
+        return ExtractedFeatures(
+            ids=list(ids),
+            locations=[self.locations[n] for n in take],
+            hashes=[self.hashes[n] for n in take],
+            arrays={k: v[take] for k, v in self.arrays.items()},
+            forwards=dict.fromkeys(self.forwards, 0),
+            cache_hits=dict.fromkeys(self.cache_hits, 0),
+        )
 
 
 ProgressFn = Callable[[int], None]
@@ -137,15 +181,21 @@ def extract_features(
     strict: bool = False,
     progress: ProgressFn | None = None,
     warn: Callable[[str], None] | None = None,
+    prompts: Sequence[str | None] | None = None,
 ) -> ExtractedFeatures:
     """Run the requested backbones over ``items`` in one pass (see module docstring).
 
     Memory is bounded by the chunk of preprocessed inputs (a few batches) and the decode
     budget: each image is decoded and preprocessed for every backbone that needs it in one
     step, and only the small network inputs are kept.
+
+    ``prompts`` (aligned with ``items``; default: each item's ``prompt`` attribute) feed
+    prompt-conditioned backbones (``prompt_conditioned = True``, e.g. ImageReward), whose
+    features are cached per (image content, prompt) pair.
     """
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     needed = sorted({r.backbone for r in requests})
+    prompt_of = _prompts_of(items, [backbones[b] for b in needed], prompts)
     result = ExtractedFeatures(
         forwards=dict.fromkeys(needed, 0), cache_hits=dict.fromkeys(needed, 0)
     )
@@ -155,14 +205,15 @@ def extract_features(
             collect.setdefault((r.backbone, r.output), [])
         else:
             result.gaussians.setdefault((r.backbone, r.output), GaussianStats())
-    chunk = max(4 * batch_size, 64)
+    chunk = batch_size * max(4, -(-64 // batch_size))  # whole batches: shards align
     budget = PixelBudget(DECODE_BUDGET_PIXELS)
     with ThreadPoolExecutor(max_workers=workers or _default_workers()) as pool:
         for start in range(0, len(items), chunk):
             part = list(items[start : start + chunk])
             keep = _hash_chunk(part, cache, pool, result, strict, warn)
             feats = _features_for(
-                keep, backbones, needed, cache, batch_size, pool, budget, result, strict, warn
+                keep, backbones, needed, cache, batch_size, pool, budget, result, strict, warn,
+                prompt_of,
             )
             ok = [k for k in keep if k[2] in feats]
             for item, _, digest in ok:
@@ -170,10 +221,14 @@ def extract_features(
                 result.locations.append(item.location)
                 result.hashes.append(digest)
             for (bname, output), rows in collect.items():
-                rows.extend(feats[d][bname][output] for _, _, d in ok)
+                bb = backbones[bname]
+                rows.extend(feats[d][_slot(bname, bb, it, prompt_of)][output] for it, _, d in ok)
             for (bname, output), stats in result.gaussians.items():
                 if ok:
-                    stats.update(np.stack([feats[d][bname][output] for _, _, d in ok]))
+                    bb = backbones[bname]
+                    stats.update(np.stack(
+                        [feats[d][_slot(bname, bb, it, prompt_of)][output] for it, _, d in ok]
+                    ))
             if progress:
                 progress(len(part))
     for key, rows in collect.items():
@@ -264,18 +319,22 @@ def _prepare(
 
 
 def _features_for(
-    keep, backbones, needed, cache, batch_size, pool, budget, result, strict, warn
+    keep, backbones, needed, cache, batch_size, pool, budget, result, strict, warn,
+    prompt_of=None,
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """{content hash: {backbone: {output: vector}}} for every decodable image of the chunk."""
+    """{content hash: {slot: {output: vector}}} for every decodable image of the chunk
+    (slot: the backbone name, plus the prompt hash for prompt-conditioned ones)."""
+    prompt_of = prompt_of or {}
     hashes = [d for _, _, d in keep]
     have: dict[str, dict[str, dict[str, np.ndarray]]] = {d: {} for d in hashes}
     missing: dict[int, list[tuple[str, Backbone]]] = {}
     for bname in needed:
         bb = backbones[bname]
-        cached = cache.get_many(cache_key(bb), hashes, bb.outputs) if cache is not None else {}
+        keys = [_row_key(bb, it, d, prompt_of) for it, _, d in keep]
+        cached = cache.get_many(cache_key(bb), keys, bb.outputs) if cache is not None else {}
         for i, d in enumerate(hashes):
-            if d in cached:
-                have[d][bname] = cached[d]
+            if keys[i] in cached:
+                have[d][_slot(bname, bb, keep[i][0], prompt_of)] = cached[keys[i]]
                 result.cache_hits[bname] += 1
             else:
                 missing.setdefault(i, []).append((bname, bb))
@@ -300,16 +359,67 @@ def _features_for(
         idx = [i for i in sorted(inputs) if bname in inputs[i]]
         for s in range(0, len(idx), batch_size):
             sub = idx[s : s + batch_size]
-            out = bb.forward(np.stack([inputs[i].pop(bname) for i in sub]))
+            batch = np.stack([inputs[i].pop(bname) for i in sub])
+            if getattr(bb, "prompt_conditioned", False):
+                out = bb.forward_prompted(batch, [prompt_of[id(keep[i][0])] for i in sub])
+            else:
+                out = bb.forward(batch)
             result.forwards[bname] += len(sub)
             fresh: list[tuple[str, dict[str, np.ndarray]]] = []
             for j, i in enumerate(sub):
                 vecs = {k: np.asarray(v[j], dtype=np.float32) for k, v in out.items()}
-                have[hashes[i]][bname] = vecs
-                fresh.append((hashes[i], vecs))
+                item = keep[i][0]
+                have[hashes[i]][_slot(bname, bb, item, prompt_of)] = vecs
+                fresh.append((_row_key(bb, item, hashes[i], prompt_of), vecs))
             if cache is not None:  # every finished batch is kept: an interrupted run resumes
                 cache.put_many(cache_key(bb), fresh)
-    return {d: v for d, v in have.items() if d not in bad and len(v) == len(needed)}
+    want = set(needed)
+    return {
+        d: v for d, v in have.items()
+        if d not in bad and want <= {k.split(_SLOT_SEP, 1)[0] for k in v}
+    }
+
+
+_SLOT_SEP = "\x00"
+
+
+def _prompts_of(items, bbs, prompts) -> dict[int, str]:
+    """{id(item): prompt} when a prompt-conditioned backbone is asked for (else empty)."""
+    conditioned = [bb.name for bb in bbs if getattr(bb, "prompt_conditioned", False)]
+    if not conditioned:
+        return {}
+    if prompts is None:
+        prompts = [getattr(item, "prompt", None) for item in items]
+    if len(prompts) != len(items):
+        raise ValueError(f"{len(prompts)} prompts for {len(items)} images")
+    out: dict[int, str] = {}
+    for item, prompt in zip(items, prompts, strict=True):
+        if prompt is None:
+            raise UserError(
+                f"{item.location}: {', '.join(conditioned)} needs the prompt of each image; "
+                "pass --prompts FILE (or sidecar .txt files)"
+            )
+        out[id(item)] = str(prompt)
+    return out
+
+
+def prompted_hash(image_hash: str, prompt: str) -> str:
+    """Cache row of a prompt-conditioned backbone: sha256 of (image content hash, prompt hash)."""
+    return hashlib.sha256(f"{image_hash}|{text_hash(prompt)}".encode()).hexdigest()
+
+
+def _row_key(bb: Backbone, item: ImageItem, digest: str, prompt_of: dict[int, str]) -> str:
+    if getattr(bb, "prompt_conditioned", False):
+        return prompted_hash(digest, prompt_of[id(item)])
+    return digest
+
+
+def _slot(bname: str, bb: Backbone, item: ImageItem, prompt_of: dict[int, str]) -> str:
+    """Where an item's features of one backbone are kept within a chunk: the backbone name,
+    plus the prompt hash for a prompt-conditioned backbone (one image, several prompts)."""
+    if getattr(bb, "prompt_conditioned", False):
+        return f"{bname}{_SLOT_SEP}{text_hash(prompt_of[id(item)])}"
+    return bname
 
 
 def cache_key(backbone: Backbone) -> str:

@@ -40,7 +40,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genmetrics import distributed
 from genmetrics.atomic import atomic_write_bytes, sweep_leftovers
+from genmetrics.distributed import shard_bounds
 from genmetrics.errors import GenMetricsError, UserError
 from genmetrics.generation.hooks import Hook, apply_hook, hook_fingerprint
 from genmetrics.generation.layout import (
@@ -89,6 +91,8 @@ class GenerationResult:
     settings_path: Path
     replaced: int = 0
     """Listed images whose file had changed, made again."""
+    main: bool = True
+    """False on the ranks of a torchrun job other than 0 (which reports for all)."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,25 @@ def _discard(out_dir: Path, records: dict[str, dict[str, Any]]) -> int:
     return deleted
 
 
+def _rank_journal(out_dir: Path, rank: int) -> Path:
+    """Where one torchrun rank appends its records (one writer per file)."""
+    return out_dir / f".{MANIFEST_NAME}.rank{rank}"
+
+
+def _merge_rank_journals(manifest: Path, out_dir: Path, full: PromptSuite) -> None:
+    """Fold the ranks' journals into the manifest (suite order), then delete them."""
+    journals = sorted(out_dir.glob(f".{MANIFEST_NAME}.rank*"))
+    if not journals:
+        return
+    records = read_records(manifest)
+    for journal in journals:
+        records.update(read_records(journal))
+    write_records(manifest, records.values())
+    _compact_manifest(manifest, out_dir, full)
+    for journal in journals:
+        journal.unlink()
+
+
 def _compact_manifest(path: Path, out_dir: Path, full: PromptSuite) -> int:
     """Rewrite the manifest: the records whose image file exists, in suite order.
 
@@ -322,6 +345,113 @@ def _progress(enabled: bool) -> Any:
     )
 
 
+def _run_batches(
+    pipe: Any,
+    jobs: Sequence[_Job],
+    out: Path,
+    journal: Path,
+    batch_size: int,
+    generator_device: str,
+    call_kwargs: dict[str, Any],
+    advance: Any = None,
+) -> int:
+    """Generate ``jobs`` in batches: one seeded generator per image, PNGs written atomically,
+    records appended to ``journal`` first. Returns how many images were made."""
+    generated = 0
+    for batch in _batches(jobs, batch_size):
+        generators = [
+            torch.Generator(device=generator_device).manual_seed(job.seed) for job in batch
+        ]
+        output = pipe(
+            prompt=[job.item.prompt for job in batch],
+            generator=generators,
+            num_images_per_prompt=1,
+            output_type="pil",
+            **call_kwargs,
+        )
+        images = getattr(output, "images", None)
+        if images is None:
+            images = output[0]
+        if len(images) != len(batch):
+            raise GenMetricsError(f"pipeline returned {len(images)} images for {len(batch)} prompts")
+        flags = getattr(output, "nsfw_content_detected", None)
+        pngs = [_encode_png(image) for image in images]
+        records = []
+        for i, (job, data) in enumerate(zip(batch, pngs, strict=True)):
+            digest = hashlib.sha256(data).hexdigest()
+            record = {**job.record(), "sha256": digest, "bytes": len(data)}
+            if flags is not None and i < len(flags) and flags[i] is not None:
+                record["nsfw"] = bool(flags[i])
+            records.append(record)
+        # records first: a run killed in between leaves a listed image that is missing
+        # (made again), never an image that is not listed
+        append_records(journal, records)
+        for job, data in zip(batch, pngs, strict=True):
+            atomic_write_bytes(out / job.relpath, data)
+        generated += len(batch)
+        if advance is not None:
+            advance(len(batch))
+    return generated
+
+
+@dataclass(frozen=True)
+class _RayShardSpec:
+    """What a Ray task needs to rebuild the pipeline and write into the output folder."""
+
+    pipeline: str
+    dtype: Any
+    device: Any
+    offline: bool | None
+    revision: str | None
+    variant: str | None
+    hook: Any
+    out: str
+    batch_size: int
+    steps: int | None
+    guidance: float | None
+    height: int | None
+    width: int | None
+
+
+def _ray_generate_shard(spec: _RayShardSpec, jobs: list[_Job], index: int) -> int:
+    """A Ray task: load the pipeline on the worker's device, generate ``jobs`` into the
+    shared output folder, journal ``index``."""
+    dev = resolve_device("cuda" if spec.device in (None, "auto") and torch.cuda.is_available()
+                         else (spec.device or "cpu"))
+    pipe = load_pipeline(spec.pipeline, spec.dtype, dev, spec.offline, revision=spec.revision,
+                         variant=spec.variant)
+    pipe = apply_hook(pipe, spec.hook)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    call_kwargs = _call_kwargs(pipe, num_inference_steps=spec.steps, guidance_scale=spec.guidance,
+                               height=spec.height, width=spec.width)
+    out = Path(spec.out)
+    return _run_batches(pipe, jobs, out, _rank_journal(out, index), spec.batch_size,
+                        dev.type if dev.type != "mps" else "cpu", call_kwargs)
+
+
+def _generate_on_ray(address: Any, spec: _RayShardSpec, pending: list[_Job], progress: bool,
+                     total: int, done: int) -> int:
+    """Shards of ``pending`` (whole batches) as Ray tasks, one per GPU (or CPU) of the cluster."""
+    ray = distributed.ray_init(address)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    shards = max(1, gpus or int(ray.cluster_resources().get("CPU", 1)))
+    task = ray.remote(num_gpus=1 if gpus else 0)(_ray_generate_shard)
+    refs = []
+    for index in range(shards):
+        lo, hi = shard_bounds(len(pending), index, shards, spec.batch_size)
+        if hi > lo:
+            refs.append(task.remote(spec, pending[lo:hi], index))
+    generated = 0
+    with _progress(progress) as bar:
+        bar_task = bar.add_task("generate", total=total, completed=done)
+        for ref in refs:
+            n = ray.get(ref)
+            generated += n
+            bar.advance(bar_task, n)
+    return generated
+
+
 def generate_images(
     pipeline: Any,
     suite: str | os.PathLike | PromptSuite,
@@ -344,6 +474,7 @@ def generate_images(
     revision: str | None = None,
     variant: str | None = None,
     restart: bool = False,
+    ray: str | bool | None = None,
 ) -> GenerationResult:
     """Generate the images of ``suite`` with ``pipeline`` into ``out_dir``.
 
@@ -359,6 +490,13 @@ def generate_images(
     seen (make them in a hook, whose source is fingerprinted). Another pipeline object is
     identified by a hash of its weights in memory. ``restart`` deletes the images listed in
     ``out_dir``'s manifest and its run files before generating; other files are never touched.
+
+    Under ``torchrun`` the pending images are sharded over the processes (each takes its own
+    GPU); with ``ray`` (``"local"``, ``"auto"`` or an address) they run as Ray tasks, one per
+    GPU of the cluster. Either way each image is written atomically, each worker appends to
+    its own journal, and the journals are folded into ``generation.jsonl`` in suite order:
+    the folder is the one a single process makes with the same seeds, and a re-run after a
+    worker died makes only what is missing.
     """
     for label, value, low in (
         ("images per prompt", images_per_prompt, 1),
@@ -374,9 +512,19 @@ def generate_images(
         raise UserError(f"output {out} exists and is not a folder; give a folder path")
     full = load_suite(suite)
     selected = full.subset(styles, limit_per_style)
-    dev = resolve_device(device)
+    ctx = distributed.context()
+    if ray is not None and ctx is not None:
+        raise UserError("use either torchrun or --ray, not both")
+    if ray is not None and not isinstance(pipeline, str | os.PathLike):
+        raise UserError("--ray loads the pipeline on each worker: give it as a model id or folder")
+    main = ctx is None or ctx.rank == 0
+    dev = resolve_device(ctx.device(device or "auto") if ctx is not None else device)
     settings_path = out / SETTINGS_NAME
     manifest_path = out / MANIFEST_NAME
+    if main and out.is_dir():  # journals of workers killed in an earlier run join the manifest
+        _merge_rank_journals(manifest_path, out, full)
+    if ctx is not None:
+        ctx.barrier()
     old_records = read_records(manifest_path)
     _refuse_foreign(out, old_records)
     hook_info = hook_fingerprint(hook)
@@ -433,15 +581,26 @@ def generate_images(
         "versions": _versions(),
     }
     if restart:
-        _discard(out, old_records)
+        if ctx is not None:
+            ctx.barrier()  # every rank has read the old manifest before rank 0 deletes
+        if main:
+            _discard(out, old_records)
         old_records = {}
     else:
         _check_settings(out, old_records, read_settings(settings_path), settings)
 
-    out.mkdir(parents=True, exist_ok=True)
-    for folder in {out, *((out / job.relpath).parent for job in jobs)}:
-        sweep_leftovers(folder)  # temporary files of a killed earlier run
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        for folder in {out, *((out / job.relpath).parent for job in jobs)}:
+            sweep_leftovers(folder)  # temporary files of a killed earlier run
     pending = [job for job in jobs if not _is_done(out, job, old_records.get(job.image_id))]
+    if ctx is not None:  # an exact, disjoint shard of what is left, in whole batches
+        ctx.barrier()
+        lo, hi = shard_bounds(len(pending), ctx.rank, ctx.world_size, batch_size)
+        mine = pending[lo:hi]
+        journal = _rank_journal(out, ctx.rank)
+    else:
+        mine, journal = pending, manifest_path
     replaced = sum((out / job.relpath).exists() for job in pending)
     skipped = len(jobs) - len(pending)
     run_info: dict[str, Any] = {
@@ -455,59 +614,45 @@ def generate_images(
         "replaced_changed": replaced,
         "generated": 0,
     }
-    write_settings(settings_path, {**settings, "run": run_info})
-    _compact_manifest(manifest_path, out, full)
+    if main:
+        write_settings(settings_path, {**settings, "run": run_info})
+        _compact_manifest(manifest_path, out, full)
 
     generated = 0
     try:
-        if pending:
+        if ray is not None and pending:
+            generated = _generate_on_ray(
+                ray, _RayShardSpec(
+                    pipeline=os.fspath(pipeline), dtype=dtype, device=device, offline=offline,
+                    revision=revision, variant=variant, hook=hook, out=os.fspath(out),
+                    batch_size=batch_size, steps=steps, guidance=guidance, height=height,
+                    width=width,
+                ), pending, progress, len(jobs), skipped,
+            )
+        elif mine:
             pipe = apply_hook(pipe, hook)
             if hasattr(pipe, "set_progress_bar_config"):
                 pipe.set_progress_bar_config(disable=True)
-            with _progress(progress) as bar:
+            with _progress(progress and main) as bar:
                 task = bar.add_task("generate", total=len(jobs), completed=skipped)
-                for batch in _batches(pending, batch_size):
-                    generators = [
-                        torch.Generator(device=generator_device).manual_seed(job.seed)
-                        for job in batch
-                    ]
-                    output = pipe(
-                        prompt=[job.item.prompt for job in batch],
-                        generator=generators,
-                        num_images_per_prompt=1,
-                        output_type="pil",
-                        **call_kwargs,
-                    )
-                    images = getattr(output, "images", None)
-                    if images is None:
-                        images = output[0]
-                    if len(images) != len(batch):
-                        raise GenMetricsError(
-                            f"pipeline returned {len(images)} images for {len(batch)} prompts"
-                        )
-                    flags = getattr(output, "nsfw_content_detected", None)
-                    pngs = [_encode_png(image) for image in images]
-                    records = []
-                    for i, (job, data) in enumerate(zip(batch, pngs, strict=True)):
-                        digest = hashlib.sha256(data).hexdigest()
-                        record = {**job.record(), "sha256": digest, "bytes": len(data)}
-                        if flags is not None and i < len(flags) and flags[i] is not None:
-                            record["nsfw"] = bool(flags[i])
-                        records.append(record)
-                    # records first: a run killed in between leaves a listed image that is
-                    # missing (made again), never an image that is not listed
-                    append_records(manifest_path, records)
-                    for job, data in zip(batch, pngs, strict=True):
-                        atomic_write_bytes(out / job.relpath, data)
-                    generated += len(batch)
-                    bar.advance(task, len(batch))
+                scale = ctx.world_size if ctx else 1
+                generated = _run_batches(
+                    pipe, mine, out, journal, batch_size, generator_device, call_kwargs,
+                    lambda n: bar.advance(task, n * scale),
+                )
     finally:
-        present = _compact_manifest(manifest_path, out, full)
-        seconds = time.perf_counter() - started
-        run_info.update(
-            finished=_now(), generated=generated, seconds=round(seconds, 3), images_present=present
-        )
-        write_settings(settings_path, {**settings, "run": run_info})
+        if ctx is not None:  # rank 0 folds every rank's journal into the manifest
+            counts = ctx.gather(generated)
+            generated = sum(counts)
+        if main:
+            _merge_rank_journals(manifest_path, out, full)
+            present = _compact_manifest(manifest_path, out, full)
+            seconds = time.perf_counter() - started
+            run_info.update(
+                finished=_now(), generated=generated, seconds=round(seconds, 3), images_present=present
+            )
+            write_settings(settings_path, {**settings, "run": run_info})
     return GenerationResult(
-        out, len(jobs), generated, skipped, seconds, manifest_path, settings_path, replaced
+        out, len(jobs), generated, skipped, time.perf_counter() - started, manifest_path,
+        settings_path, replaced, main=main,
     )

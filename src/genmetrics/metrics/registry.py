@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -44,15 +44,46 @@ class MetricValue:
         return out
 
 
+class Services(Protocol):
+    """What a run offers metrics besides features (the pipeline provides it)."""
+
+    prompts: list[Any] | None
+    """One prompt record per generated image, in feature order; ``None`` without prompts."""
+
+    @property
+    def derived(self) -> Any:
+        """A memo with ``get_value(key)``/``put_value(key, value)``, or ``None``."""
+
+    def encode_texts(self, backbone: str, texts: list[str]) -> np.ndarray: ...
+
+    def count_truncated(self, backbone: str, texts: list[str]) -> int: ...
+
+    def source_embeds(self, backbone: str) -> np.ndarray: ...
+
+    def aesthetic_head(self, head_name: str, embeds: np.ndarray) -> np.ndarray: ...
+
+
+class NoServices:
+    """Services of a context built by hand (tests, direct calls): no prompts, no memo."""
+
+    prompts = None
+    derived = None
+
+    def _none(self, *args: Any) -> Any:
+        raise UserError("this metric needs prompts and models; run it through genmetrics.evaluate")
+
+    encode_texts = count_truncated = source_embeds = aesthetic_head = _none
+
+
 @dataclass
 class MetricContext:
     """Everything a metric may read: features of both sides, options and shared services
-    (e.g. ``services["texts"]`` to embed prompts through the cache)."""
+    (e.g. ``services.encode_texts`` to embed prompts through the cache)."""
 
     generated: ExtractedFeatures
     reference: ExtractedFeatures | None
     options: dict[str, Any]
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=NoServices)
     requested: tuple[str, ...] = ()
     """Names of all metrics asked for in this run (lets related metrics share or skip work)."""
     memo: dict[str, Any] = field(default_factory=dict)
@@ -92,8 +123,7 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
 
 
 def metric_specs() -> dict[str, MetricSpec]:
-    import genmetrics.metrics.builtin  # noqa: F401  (registers the built-in metrics)
-
+    """The registered metrics (after :func:`genmetrics.catalog.load`)."""
     return dict(_METRICS)
 
 

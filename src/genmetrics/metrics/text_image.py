@@ -21,20 +21,22 @@ from genmetrics.metrics.functional.clip_score import (
     hps_score,
 )
 from genmetrics.metrics.functional.zero_shot import object_precision_recall, zero_shot_classify
+from genmetrics.metrics.options import MetricOption, declare_options
 from genmetrics.metrics.registry import MetricContext, MetricSpec, MetricValue, register_metric
 from genmetrics.stats.bootstrap import mean_std_ci
 
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "clip_model": "clip-vit-l-14",
-    "clip_score_convention": "torchmetrics",
-    "hps_version": "v2.1",
-    "aesthetic_head": "improved",
-    "aesthetic_model": "clip-vit-l-14",
-    "labels": None,
-    "label_template": "a photo of a {}",
-}
-
 HPS_VERSIONS = {"v2.0": "hps-v2.0", "v2.1": "hps-v2.1"}
+
+OPTIONS = (
+    MetricOption("clip_model", "clip-vit-l-14", "Backbone for clip_score, the directional and object metrics.", str),
+    MetricOption("clip_score_convention", "torchmetrics", "torchmetrics (100·cos, mean clamped at 0), hessel (2.5·max(cos,0)) or cosine.", str, choices=CONVENTIONS),
+    MetricOption("hps_version", "v2.1", "HPS weights: v2.0 or v2.1.", str, choices=tuple(HPS_VERSIONS)),
+    MetricOption("aesthetic_head", "improved", "improved (MLP, ViT-L/14) or v1 (linear).", str, choices=("improved", "v1")),
+    MetricOption("aesthetic_model", "clip-vit-l-14", "CLIP backbone under the aesthetic head.", str),
+    MetricOption("labels", None, "Comma-separated label set for object_precision/recall.", list),
+    MetricOption("label_template", "a photo of a {}", "Prompt template of the zero-shot labels.", str),
+)
+"""The options of the text–image metrics (declared once; the CLI flags come from here)."""
 AESTHETIC_HEADS = {
     ("improved", "clip-vit-l-14"): "aesthetic-laion-improved-l14",
     ("v1", "clip-vit-l-14"): "aesthetic-laion-v1-l14",
@@ -53,17 +55,17 @@ def _per_image_value(name: str, scores: np.ndarray, seed: int, **extra: Any) -> 
 
 
 def _prompts(ctx: MetricContext, metric: str) -> list[str]:
-    if "prompts" not in ctx.services:
+    if ctx.services.prompts is None:
         raise UserError(f"{metric} needs a prompt per image: pass --prompts FILE (or sidecar .txt files)")
-    return [r.prompt for r in ctx.services["prompts"]]
+    return [r.prompt for r in ctx.services.prompts]
 
 
 def _texts(ctx: MetricContext, model: str, texts: list[str]) -> np.ndarray:
-    return ctx.services["encode_texts"](model, texts)
+    return ctx.services.encode_texts(model, texts)
 
 
 def _truncated(ctx: MetricContext, model: str, texts: list[str]) -> int:
-    return int(ctx.services.get("count_truncated", lambda m, t: 0)(model, texts))
+    return ctx.services.count_truncated(model, texts)
 
 
 # --- CLIP score -----------------------------------------------------------------------------
@@ -86,14 +88,14 @@ def _clip_score(ctx: MetricContext) -> MetricValue:
 
 
 def _sources(ctx: MetricContext, metric: str, model: str) -> np.ndarray:
-    if "source_embeds" not in ctx.services:
+    if ctx.services.prompts is None:
         raise UserError(f"{metric} needs a manifest (--prompts) with a 'source_image' per edited image")
-    return ctx.services["source_embeds"](model)
+    return ctx.services.source_embeds(model)
 
 
 def _clip_directional(ctx: MetricContext) -> MetricValue:
     model = ctx.options["clip_model"]
-    records = ctx.services.get("prompts") or []
+    records = ctx.services.prompts or []
     src_captions = [r.get("source_prompt") for r in records]
     if not records or any(c is None for c in src_captions):
         raise UserError("clip_directional needs 'source_prompt' (and 'source_image') in the --prompts manifest")
@@ -119,7 +121,7 @@ def _aesthetic(ctx: MetricContext) -> MetricValue:
     head_name = AESTHETIC_HEADS.get((head_kind, model))
     if head_name is None:
         raise UserError(f"no '{head_kind}' aesthetic head for {model}; use --aesthetic-head improved (ViT-L/14) or v1")
-    scores = ctx.services["aesthetic_head"](head_name, ctx.generated.array(model, "embed"))
+    scores = ctx.services.aesthetic_head(head_name, ctx.generated.array(model, "embed"))
     return _per_image_value("aesthetic", scores, int(ctx.options["seed"]), head=head_name, model=model)
 
 
@@ -145,7 +147,7 @@ def _zero_shot(ctx: MetricContext):
     if "zero_shot" in ctx.memo:
         return ctx.memo["zero_shot"]
     model = ctx.options["clip_model"]
-    records = ctx.services.get("prompts") or []
+    records = ctx.services.prompts or []
     intended = [r.get("label") or r.get("class") for r in records]
     if not records or any(x is None for x in intended):
         raise UserError("object_precision/recall need a 'label' (intended class) per image in the --prompts manifest")
@@ -183,6 +185,7 @@ def _zero_shot_metric(which: str):
 
 
 def register() -> None:
+    declare_options(*OPTIONS)
     def clip_req(o):
         return _embed(o["clip_model"])
 

@@ -17,6 +17,7 @@ spans lines keeps its text exactly, newlines included.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -169,6 +170,7 @@ def _finish(items, found: dict[str, PromptRecord], leftovers: list[str], origin:
         if leftovers:
             parts.append(f"{len(leftovers)} prompt(s) in {origin} have no image (first: {leftovers[0]})")
         raise UserError("; ".join(parts) + "; fix them or pass --allow-missing to skip and count them")
+    kept = [dataclasses.replace(i, prompt=found[i.id].prompt) for i in kept]
     return PromptAssignment(kept, [found[i.id] for i in kept], missing, leftovers)
 
 

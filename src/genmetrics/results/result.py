@@ -19,6 +19,8 @@ class EvaluationResult:
     manifest: dict[str, Any]
     per_image: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    groups: dict[str, dict[str, MetricValue]] = field(default_factory=dict)
+    """Set-level metrics of subsets of the images (e.g. per style), from the same pass."""
 
     def __getitem__(self, name: str) -> float:
         return self.metrics[name].value

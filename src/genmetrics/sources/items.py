@@ -45,6 +45,9 @@ class ImageItem:
     read: Callable[[], bytes | np.ndarray]
     file: str | None = None
     """Path of a plain file on disk (lets the cache skip re-hashing unchanged files)."""
+    prompt: str | None = None
+    """The prompt that made the image, once prompts are attached (prompt-conditioned
+    backbones such as ImageReward read it during the same pass)."""
 
 
 class ItemList(list):

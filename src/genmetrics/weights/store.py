@@ -115,9 +115,7 @@ def register_weights(spec: WeightSpec) -> WeightSpec:
 
 
 def weight_specs() -> dict[str, WeightSpec]:
-    """All registered weights, by name (importing the backbones registers theirs)."""
-    import genmetrics.backbones  # noqa: F401  (registers specs)
-
+    """All registered weights, by name (after :func:`genmetrics.catalog.load`)."""
     return dict(_REGISTRY)
 
 
@@ -152,7 +150,7 @@ def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
 def _write_record(
     spec: WeightSpec, path: Path, digest: str, source_sha256: str | None, info: dict[str, Any]
 ) -> dict[str, Any]:
-    from genmetrics import __version__
+    from genmetrics.version import __version__
 
     if info.get("source_form"):
         form = str(info["source_form"])

@@ -9,12 +9,12 @@ import pytest
 import scipy.linalg
 
 from genmetrics.errors import UserError
+from genmetrics.features.gaussian import GaussianStats
 from genmetrics.metrics.functional.frechet import (
     frechet_distance,
     frechet_distance_from_stats,
     trace_sqrt_product,
 )
-from genmetrics.metrics.functional.gaussian import GaussianStats
 
 
 def _correlated(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from genmetrics.errors import UserError
-from genmetrics.metrics.functional.gaussian import GaussianStats
+from genmetrics.features.gaussian import GaussianStats
 
 __all__ = [
     "frechet_distance",
