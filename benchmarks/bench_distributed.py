@@ -2,7 +2,7 @@
 weights, cold cache) in one process and sharded over torchrun processes; prints the speed-up
 and scaling efficiency (speed-up / processes). With ``--gpu`` it also times one GPU.
 
-    python benchmarks/bench_distributed.py [--images 96] [--processes 1,2] [--gpu]
+    python benchmarks/bench_distributed.py [--images 96] [--processes 1,2] [--threads 1] [--gpu]
 
 Each configuration runs in fresh processes with its own empty cache, and checks that the
 numbers equal those of the single process (FID to 1e-9 relative).
@@ -36,12 +36,12 @@ def _images(folder: Path, n: int, seed: int) -> None:
         Image.fromarray(arr).save(folder / f"{i:05d}.png", compress_level=1)
 
 
-def _run(processes: int, device: str, root: Path, weights: Path) -> tuple[float, dict]:
+def _run(processes: int, device: str, root: Path, weights: Path, threads: int | None) -> tuple[float, dict]:
     env = {**os.environ, "GENMETRICS_PLUGINS": "random_inception_plugin",
            "GENMETRICS_BENCH_INCEPTION": str(weights),
            "GENMETRICS_HOME": tempfile.mkdtemp(dir=root),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "benchmarks")]),
-           "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
+           "OMP_NUM_THREADS": str(threads or max(1, (os.cpu_count() or 1) // processes))}
     launcher = [sys.executable, "-m", "genmetrics"] if processes == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         "--nproc-per-node", str(processes), "-m", "genmetrics"]
@@ -61,6 +61,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=96, help="images per set (two sets)")
     parser.add_argument("--processes", default="1,2")
     parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per process (default: the CPUs shared out); 1 shows "
+                             "how processes scale over cores")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -74,7 +77,7 @@ def main() -> None:
         base = None
         print(f"{'config':>12} {'seconds':>8} {'img/s':>7} {'speed-up':>8} {'efficiency':>10}")
         for processes, device in configs:
-            seconds, out = _run(processes, device, root, weights)
+            seconds, out = _run(processes, device, root, weights, args.threads)
             if base is None:
                 base, first = seconds, out
             else:
