@@ -69,8 +69,6 @@ class Runner(Protocol):
         settings: ExtractionSettings,
     ) -> ExtractedFeatures | None: ...
 
-    def describe(self) -> dict[str, Any]: ...
-
 
 def _extract_items(
     side: str,
@@ -106,9 +104,6 @@ class LocalRunner:
     def extract(self, side, items, source, requests, backbones, settings):
         label = f"{side} images" if settings.progress else None
         return _extract_items(side, items, requests, backbones, settings, label=label)
-
-    def describe(self) -> dict[str, Any]:
-        return {"runner": "local", "processes": 1}
 
 
 def _listing_digest(items: Sequence[ImageItem]) -> str:
@@ -175,10 +170,6 @@ class TorchrunRunner:
         if not self.is_main:
             return None
         return _merge_shards(gathered, listing, "rank")
-
-    def describe(self) -> dict[str, Any]:
-        return {"runner": "torchrun", "processes": self.context.world_size,
-                "backend": self.context.backend}
 
 
 @dataclass(frozen=True)
@@ -261,9 +252,6 @@ class RayRunner:
                 if results[-1].features is not None:
                     advance(len(results[-1].features) + len(results[-1].features.skipped))
         return _merge_shards(results, "", "Ray task")
-
-    def describe(self) -> dict[str, Any]:
-        return {"runner": "ray", "shards": self.shards, "address": self.address or "local"}
 
 
 def make_runner(ray: str | bool | None = None) -> Runner:

@@ -20,6 +20,14 @@ from genmetrics.errors import UserError
 from genmetrics.optional import require
 
 
+def text_cache_key(name: str, weights_sha256: str, dtype: str) -> str:
+    """Cache identity of a CLIP text encoder's embeddings: weights, text cleaning, dtype."""
+    from genmetrics.backbones.clip.tokenizer import default_tokenizer
+
+    cleaning = "ftfy" if default_tokenizer().uses_ftfy else "basic"
+    return f"{name}/{weights_sha256[:16]}/text-{cleaning}/{dtype}/v1"
+
+
 @dataclass(frozen=True)
 class ClipModelSpec:
     """A registered CLIP-family backbone: its architecture, weights and preprocessing."""
@@ -113,10 +121,7 @@ class ClipBackbone(Backbone, TextBackbone):
 
     @property
     def text_key(self) -> str:
-        from genmetrics.backbones.clip.tokenizer import default_tokenizer
-
-        cleaning = "ftfy" if default_tokenizer().uses_ftfy else "basic"
-        return f"{self.name}/{self.weights_sha256[:16]}/text-{cleaning}/{self.dtype}/v1"
+        return text_cache_key(self.name, self.weights_sha256, self.dtype)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         return self._pre(image)

@@ -377,10 +377,9 @@ class HfClipBackbone(ClipBackbone):
 
     @property
     def text_key(self) -> str:
-        from genmetrics.backbones.clip.tokenizer import default_tokenizer
+        from genmetrics.backbones.clip.backbone import text_cache_key
 
-        cleaning = "ftfy" if default_tokenizer().uses_ftfy else "basic"
-        return f"{self.name}/{self.weights_sha256[:16]}/text-{cleaning}/{self.dtype}/v1"
+        return text_cache_key(self.name, self.weights_sha256, self.dtype)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         return hf_clip_preprocess(image, self.pre)
