@@ -9,6 +9,7 @@ over a gloo group, so they never need a GPU copy.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,18 @@ class Context:
         box = [obj]
         dist.broadcast_object_list(box, src=0, group=self._objects)
         return box[0]
+
+    def counter(self, name: str) -> Callable[[int], int] | None:
+        """``add(n)`` → the job-wide total of ``name`` after adding ``n`` (the rendezvous
+        store's atomic add), or ``None`` where the store cannot be reached."""
+        import torch.distributed as dist
+
+        try:
+            store = dist.distributed_c10d._get_default_store()
+        except Exception:  # noqa: BLE001 - progress is a nicety, never a failure
+            return None
+        key = f"genmetrics/{name}"
+        return lambda n: int(store.add(key, int(n)))
 
     def barrier(self) -> None:
         import torch.distributed as dist

@@ -83,6 +83,8 @@ def test_torchrun_two_processes_equal_one(weights, image_sets, single, tmp_path)
     assert proc.returncode == 0, proc.stderr
     many = json.loads(proc.stdout)  # one JSON document: only rank 0 prints
     _same_numbers(single, many)
+    # rank 0's progress counts the images of both ranks (the rendezvous store's counter)
+    assert "13/13" in proc.stderr and "12/12" in proc.stderr
     # every image extracted exactly once over both ranks (no padding, no duplicates)
     assert many["counts"]["forwards"]["inception"] == 25
     same = {k: v for k, v in single["manifest"].items() if k not in ("created", "command")}

@@ -452,6 +452,83 @@ def _generate_on_ray(address: Any, spec: _RayShardSpec, pending: list[_Job], pro
     return generated
 
 
+def _load_or_move(pipeline: Any, dtype: Any, dev: torch.device, offline: bool | None,
+                  revision: str | None, variant: str | None) -> Any:
+    """A pipeline named by id or folder is loaded; a loaded one is moved (and cast)."""
+    if isinstance(pipeline, str | os.PathLike):
+        return load_pipeline(pipeline, dtype, dev, offline, revision=revision, variant=variant)
+    pipe = pipeline.to(dev)
+    if dtype is not None and dtype != "auto":
+        pipe = pipe.to(dtype=resolve_dtype(dtype, dev))
+    return pipe
+
+
+def _settings_record(pipe: Any, full: PromptSuite, dev: torch.device, generator_device: str,
+                     hook_info: Any, *, seed: int, steps: int | None, guidance: float | None,
+                     height: int | None, width: int | None, images_per_prompt: int) -> dict[str, Any]:
+    """Everything that decides the images (checked when a run resumes into the folder)."""
+    source = pipeline_source(pipe)
+    if source.fingerprint is None:
+        source = replace(source, fingerprint=memory_fingerprint(pipe) or f"unpinned:{source.name}")
+    pinned = not str(source.fingerprint).startswith("unpinned:")
+    scheduler = getattr(pipe, "scheduler", None)
+    return {
+        "tool": "genmetrics generate",
+        "pipeline": {
+            "id": source.path or source.name,
+            **source.to_dict(),
+            "pinned": pinned,
+            "note": None if pinned else _UNPINNED,
+            "class": type(pipe).__name__,
+            "scheduler": type(scheduler).__name__ if scheduler is not None else None,
+        },
+        "suite": {
+            "name": full.name,
+            "source": full.source,
+            "source_sha256": full.source_sha256,
+            "n_prompts": len(full),
+        },
+        "sampling": {
+            "steps": steps,
+            "guidance": guidance,
+            "height": height,
+            "width": width,
+            "images_per_prompt": images_per_prompt,
+            "pipeline_defaults": _pipeline_defaults(pipe),
+        },
+        "dtype": dtype_name(pipeline_dtype(pipe)),
+        "device": str(pipeline_device(pipe) or dev),
+        "generator_device": generator_device,
+        "seed": {"base": seed, "policy": SEED_POLICY},
+        "hook": hook_info,
+        "layout": LAYOUT,
+        "image_format": "PNG (lossless, 8-bit RGB)",
+        "versions": _versions(),
+    }
+
+
+def _check_arguments(out: Path, images_per_prompt: int, batch_size: int, seed: int,
+                     steps: int | None) -> None:
+    for label, value, low in (
+        ("images per prompt", images_per_prompt, 1),
+        ("batch size", batch_size, 1),
+        ("seed", seed, 0),
+    ):
+        if not isinstance(value, int) or value < low:
+            raise UserError(f"{label} must be an integer >= {low}, got {value!r}")
+    if steps is not None and steps < 1:
+        raise UserError(f"steps must be >= 1, got {steps}")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output {out} exists and is not a folder; give a folder path")
+
+
+def _check_scale_out(ray: Any, ctx: Any, pipeline: Any) -> None:
+    if ray is not None and ctx is not None:
+        raise UserError("use either torchrun or --ray, not both")
+    if ray is not None and not isinstance(pipeline, str | os.PathLike):
+        raise UserError("--ray loads the pipeline on each worker: give it as a model id or folder")
+
+
 def generate_images(
     pipeline: Any,
     suite: str | os.PathLike | PromptSuite,
@@ -498,25 +575,12 @@ def generate_images(
     the folder is the one a single process makes with the same seeds, and a re-run after a
     worker died makes only what is missing.
     """
-    for label, value, low in (
-        ("images per prompt", images_per_prompt, 1),
-        ("batch size", batch_size, 1),
-        ("seed", seed, 0),
-    ):
-        if not isinstance(value, int) or value < low:
-            raise UserError(f"{label} must be an integer >= {low}, got {value!r}")
-    if steps is not None and steps < 1:
-        raise UserError(f"steps must be >= 1, got {steps}")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output {out} exists and is not a folder; give a folder path")
+    _check_arguments(out, images_per_prompt, batch_size, seed, steps)
     full = load_suite(suite)
     selected = full.subset(styles, limit_per_style)
     ctx = distributed.context()
-    if ray is not None and ctx is not None:
-        raise UserError("use either torchrun or --ray, not both")
-    if ray is not None and not isinstance(pipeline, str | os.PathLike):
-        raise UserError("--ray loads the pipeline on each worker: give it as a model id or folder")
+    _check_scale_out(ray, ctx, pipeline)
     main = ctx is None or ctx.rank == 0
     dev = resolve_device(ctx.device(device or "auto") if ctx is not None else device)
     settings_path = out / SETTINGS_NAME
@@ -529,57 +593,17 @@ def generate_images(
     _refuse_foreign(out, old_records)
     hook_info = hook_fingerprint(hook)
 
-    if isinstance(pipeline, str | os.PathLike):
-        pipe = load_pipeline(pipeline, dtype, dev, offline, revision=revision, variant=variant)
-    else:
-        pipe = pipeline.to(dev)
-        if dtype is not None and dtype != "auto":
-            pipe = pipe.to(dtype=resolve_dtype(dtype, dev))
-    source = pipeline_source(pipe)
-    if source.fingerprint is None:
-        source = replace(source, fingerprint=memory_fingerprint(pipe) or f"unpinned:{source.name}")
-    pinned = not str(source.fingerprint).startswith("unpinned:")
+    pipe = _load_or_move(pipeline, dtype, dev, offline, revision, variant)
     generator_device = dev.type if dev.type != "mps" else "cpu"
-    scheduler = getattr(pipe, "scheduler", None)
     call_kwargs = _call_kwargs(
         pipe, num_inference_steps=steps, guidance_scale=guidance, height=height, width=width
     )
-
     started = time.perf_counter()
     jobs = _plan(selected, seed, images_per_prompt)
-    settings: dict[str, Any] = {
-        "tool": "genmetrics generate",
-        "pipeline": {
-            "id": source.path or source.name,
-            **source.to_dict(),
-            "pinned": pinned,
-            "note": None if pinned else _UNPINNED,
-            "class": type(pipe).__name__,
-            "scheduler": type(scheduler).__name__ if scheduler is not None else None,
-        },
-        "suite": {
-            "name": full.name,
-            "source": full.source,
-            "source_sha256": full.source_sha256,
-            "n_prompts": len(full),
-        },
-        "sampling": {
-            "steps": steps,
-            "guidance": guidance,
-            "height": height,
-            "width": width,
-            "images_per_prompt": images_per_prompt,
-            "pipeline_defaults": _pipeline_defaults(pipe),
-        },
-        "dtype": dtype_name(pipeline_dtype(pipe)),
-        "device": str(pipeline_device(pipe) or dev),
-        "generator_device": generator_device,
-        "seed": {"base": seed, "policy": SEED_POLICY},
-        "hook": hook_info,
-        "layout": LAYOUT,
-        "image_format": "PNG (lossless, 8-bit RGB)",
-        "versions": _versions(),
-    }
+    settings = _settings_record(
+        pipe, full, dev, generator_device, hook_info, seed=seed, steps=steps, guidance=guidance,
+        height=height, width=width, images_per_prompt=images_per_prompt,
+    )
     if restart:
         if ctx is not None:
             ctx.barrier()  # every rank has read the old manifest before rank 0 deletes

@@ -150,23 +150,33 @@ class TorchrunRunner:
     def __init__(self, context: distributed.Context) -> None:
         self.context = context
         self.is_main = context.rank == 0
+        self._extractions = 0
 
     def extract(self, side, items, source, requests, backbones, settings):
         ctx = self.context
         settings.check_shared_cache()
         lo, hi = shard_bounds(len(items), ctx.rank, ctx.world_size, settings.batch_size)
         listing = _listing_digest(items)
+        self._extractions += 1
+        count = ctx.counter(f"progress/{self._extractions}/{side}")
         bar = progress_bar(len(items), f"{side} images ({ctx.world_size} processes)",
                            settings.progress and self.is_main)
         with bar as advance:
-            # rank 0 shows the total, advancing by its own shard scaled to the whole list
-            scale = len(items) / max(1, hi - lo)
-            step = (lambda k: advance(round(k * scale))) if self.is_main else None
+            shown = 0
+
+            def step(k: int) -> None:  # every rank adds to the job-wide count; rank 0 shows it
+                nonlocal shown
+                total = count(k) if count is not None else shown + k * ctx.world_size
+                if self.is_main and total > shown:
+                    advance(min(total, len(items)) - shown)
+                    shown = min(total, len(items))
+
             result = _run_shard(
                 lambda: _extract_items(side, items[lo:hi], requests, backbones, settings, step),
                 listing,
             )
-        gathered = ctx.gather(result)
+            gathered = ctx.gather(result)
+            step(0)  # the other ranks' last batches
         if not self.is_main:
             return None
         return _merge_shards(gathered, listing, "rank")
