@@ -66,3 +66,15 @@ def test_identical_is_equivalent_and_one_sided_keys():
         paired_comparison(_rows(vals), short, "m")
     res = paired_comparison(_rows(vals), short, "m", allow_missing=True)
     assert res.only_baseline == ["y/00007", "y/00008", "y/00009"] and res.n_pairs == 17
+
+
+def test_shared_backbones_get_a_resolved_device(monkeypatch):
+    """benchmark/compare build their backbones once: --device auto must reach them as a real
+    device (torch.device("auto") is an error)."""
+    from genmetrics.comparison.scoring import prepare_backbones
+    from tests.fakes import PixelBackbone, patch_backbones
+
+    seen = []
+    patch_backbones(monkeypatch, lambda name, opts: seen.append(opts.device) or PixelBackbone())
+    prepare_backbones(["fid"], None, True, {"device": "auto", "protocol": "clean"})
+    assert seen and (seen[0] in ("cpu", "mps") or seen[0].startswith("cuda"))

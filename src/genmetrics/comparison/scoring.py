@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from genmetrics.backbones.registry import Backbone, BackboneOptions, create_backbone
 from genmetrics.comparison.options import static_per_image
 from genmetrics.comparison.scores import per_image_metrics, row_key, row_style
+from genmetrics.devices import resolve_device
 from genmetrics.errors import UserError
 from genmetrics.metrics.options import default_options
 from genmetrics.metrics.registry import MetricValue, get_metric
@@ -116,6 +117,7 @@ def prepare_backbones(
     bopts = BackboneOptions(
         **{k: evaluate_kwargs[k] for k in _BACKBONE_KEYS if k in evaluate_kwargs}
     )
+    bopts = replace(bopts, device=resolve_device(bopts.device))  # "auto" → cuda or cpu
     instances = dict(supplied or {})
     for name in metrics:
         spec = get_metric(name)
