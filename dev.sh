@@ -2,6 +2,7 @@
 # One-command set-up and run. Usage:
 #   ./dev.sh evaluate GENERATED --reference REAL --metrics fid,kid   # user install, then genmetrics
 #   ./dev.sh test [pytest args]     # ruff, the user-install smoke job, then the test suite
+#                                   # (installs chromium for the browser test when it can)
 #   ./dev.sh pytest [pytest args]   # the test suite alone (developer venv)
 #   ./dev.sh smoke                  # the user-install smoke job alone
 #   ./dev.sh genmetrics ARGS...     # any genmetrics command (user install)
@@ -50,6 +51,23 @@ install_user() {
   echo "$want" > "$stamp"
 }
 
+# The browser test of the HTML report (tests/browser) needs Debian's chromium: install it when
+# absent and this user can (root with apt-get); otherwise say once why that test is skipped.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dev.sh: installing chromium for the browser test (tests/browser)"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
+      >/tmp/genmetrics-chromium.log 2>&1 \
+      || echo "dev.sh: chromium could not be installed (see /tmp/genmetrics-chromium.log); tests/browser will be skipped"
+  else
+    echo "dev.sh: /usr/bin/chromium is absent and installing it needs root and apt-get; tests/browser will be skipped (install chromium to run it)"
+  fi
+}
+
+# pytest prints the 10 slowest tests: the suite must stay under 10 minutes on 2 cores
+PYTEST_ARGS=(-q -p no:cacheprovider --durations=10)
+
 cmd=${1:-test}
 shift || true
 case "$cmd" in
@@ -59,11 +77,12 @@ case "$cmd" in
     .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
     install_user
     GENMETRICS_USER_VENV=.venv-user bash tests/smoke/user_install.sh
-    exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+    ensure_chromium
+    exec .venv/bin/python -m pytest "${PYTEST_ARGS[@]}" "$@"
     ;;
   pytest)
     install_dev
-    exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+    exec .venv/bin/python -m pytest "${PYTEST_ARGS[@]}" "$@"
     ;;
   smoke)
     install_user

@@ -28,4 +28,5 @@ def register() -> None:
     from genmetrics.backbones.registry import register_backbone
 
     path = os.environ["GENMETRICS_BENCH_INCEPTION"]
-    register_backbone("inception", lambda options: InceptionBackbone(options, weights_path=path))
+    register_backbone("inception", lambda options: InceptionBackbone(options, weights_path=path),
+                      replace=True)

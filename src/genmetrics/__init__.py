@@ -1,15 +1,35 @@
-"""GenMetrics: quality metrics for generative image models with declared protocols."""
+"""GenMetrics: quality metrics for generative image models with declared protocols.
+
+``genmetrics.evaluate`` scores whole image sets; ``genmetrics.Evaluator`` takes batches from a
+training loop. Both return an :class:`EvaluationResult` (values as :class:`MetricValue`).
+Names load on first use, so ``import genmetrics`` stays light (no torch).
+"""
 
 from __future__ import annotations
 
 from genmetrics.version import __version__
 
-__all__ = ["__version__", "evaluate"]
+_LAZY = {
+    "evaluate": ("genmetrics.pipeline.evaluate", "evaluate"),
+    "Evaluator": ("genmetrics.pipeline.evaluator", "Evaluator"),
+    "EvaluationResult": ("genmetrics.results.result", "EvaluationResult"),
+    "MetricValue": ("genmetrics.metrics.registry", "MetricValue"),
+    "UserError": ("genmetrics.errors", "UserError"),
+}
+
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str):
-    if name == "evaluate":
-        from genmetrics.pipeline.evaluate import evaluate
+    if name in _LAZY:
+        import importlib
 
-        return evaluate
-    raise AttributeError(name)
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genmetrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

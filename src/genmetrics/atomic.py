@@ -34,6 +34,12 @@ def _umask() -> int:
     return mask
 
 
+def umask_mode(path: str | os.PathLike, folder: bool = False) -> None:
+    """Give ``path`` the permissions a plain ``open``/``mkdir`` would: ``0666 & ~umask``
+    (``0777`` for a folder), e.g. after a library created it ``0600``."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
 def _tmp_name(target: Path, kind: str) -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.{kind}")
 

@@ -17,14 +17,33 @@ EXTRAS: dict[str, str] = {"transformers": "clip", "diffusers": "generate", "ray"
 """Top-level module → the extra of genmetrics that installs it."""
 
 
-def require(module: str, purpose: str) -> ModuleType:
-    """Import ``module`` (e.g. ``"transformers"``) or raise a one-line :class:`UserError`."""
+def install_command(module: str, extra: str | None = None) -> str:
+    """The pip command that installs ``module``: its genmetrics extra (``extra``, else the one
+    :data:`EXTRAS` names) or the package itself."""
+    top = module.split(".")[0]
+    extra = extra or EXTRAS.get(top)
+    return f"pip install 'genmetrics[{extra}]'" if extra else f"pip install {top}"
+
+
+def is_installed(module: str) -> bool:
+    """Whether ``module`` could be imported here (found, not imported)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require(module: str, purpose: str, extra: str | None = None) -> ModuleType:
+    """Import ``module`` (e.g. ``"transformers"``) or raise a one-line :class:`UserError`
+    naming the command that installs it (``extra``: the genmetrics extra, when not the
+    default one of :data:`EXTRAS`)."""
     top = module.split(".")[0]
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.split(".")[0] != top:
             raise
-        extra = EXTRAS.get(top)
-        how = f"pip install 'genmetrics[{extra}]'" if extra else f"pip install {top}"
+        how = install_command(top, extra)
         raise UserError(f"{purpose} needs the Python package '{top}', which is not installed; run: {how}") from None

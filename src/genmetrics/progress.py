@@ -29,3 +29,16 @@ def progress_bar(total: int, description: str, enabled: bool) -> Iterator[Callab
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def wanted(progress: bool | None) -> bool:
+    """``progress`` as given; ``None`` (the Python API's default): on where someone watches —
+    stderr is a terminal, or the code runs in a Jupyter kernel (rich draws it there)."""
+    if progress is not None:
+        return bool(progress)
+    import sys
+
+    if "ipykernel" in sys.modules:
+        return True
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())

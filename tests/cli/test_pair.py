@@ -117,3 +117,49 @@ def test_undefined_ms_ssim_pair_is_reported_excluded_and_counted(tmp_path, capsy
     row = next(r for r in doc["per_image"] if r["id"] == "0")
     assert row["ms_ssim"] is None and row["ms_ssim_nonfinite"] == "nan"
     assert "ms_ssim is undefined for 1 pair(s)" in err and err.startswith("warning: ")
+
+
+def test_lpips_two_images_equals_the_reference_and_records_its_options(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from tests.backbones.lpips.fixtures import install_random_lpips
+    from tests.backbones.lpips.reference import im2tensor
+
+    ref = install_random_lpips(monkeypatch, tmp_path / "w", "squeeze", seed=1)
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+    pa, pb = _save(tmp_path / "a.png", a), _save(tmp_path / "b.png", b)
+    code, out, err = _run(capsys, pa, pb, "--metrics", "lpips,ssim", "--lpips-net", "squeeze",
+                          "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    with torch.no_grad():
+        expected = float(ref(im2tensor(a), im2tensor(b)).flatten()[0])
+    lp = doc["metrics"]["lpips"]
+    assert abs(lp["value"] - expected) <= 1e-6 and lp["higher_is_better"] is False
+    assert lp["options"] == {"net": "squeeze", "version": "0.1", "resize": "none"}
+    protocol = doc["protocols"]["lpips"]
+    assert protocol["trunk_weights"] == "torchvision-squeezenet1_1" and protocol["normalize_eps"] == 1e-10
+    code, out, err = _run(capsys, pa, pb, "--metrics", "lpips", "--lpips-net", "squeeze",
+                          "--lpips-resize", "64", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["metrics"]["lpips"]["options"]["resize"] == 64
+
+
+def test_lpips_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
+    from tests.backbones.lpips.fixtures import install_random_lpips
+
+    a = _save(tmp_path / "a.png", np.zeros((20, 20, 3), np.uint8))
+    code, _, err = _run(capsys, a, a, "--metrics", "lpips")  # no weights, offline
+    assert code == 2 and err.count("\n") == 1 and "weights import torchvision-alexnet" in err
+    code, _, err = _run(capsys, a, a, "--metrics", "psnr", "--lpips-net", "vgg")
+    assert code == 2 and "--lpips-net does not apply: add lpips to --metrics" in err
+    install_random_lpips(monkeypatch, tmp_path / "w", "alex")
+    code, _, err = _run(capsys, a, a, "--metrics", "lpips")
+    assert code == 2 and err.count("\n") == 1
+    assert "a.png vs" in err and "LPIPS-alex needs images of at least 31x31 pixels" in err
+    b = _save(tmp_path / "b.png", np.zeros((40, 41, 3), np.uint8))
+    c = _save(tmp_path / "c.png", np.zeros((40, 40, 3), np.uint8))
+    code, _, err = _run(capsys, b, c, "--metrics", "lpips")
+    assert code == 2 and "b.png is 41x40 but" in err and err.count("\n") == 1

@@ -57,9 +57,31 @@ def test_errors_name_the_files(tmp_path):
     )
     assert res.only_b == ["y"] and len(res.rows) == 1
     with pytest.raises(UserError, match="unknown similarity"):
-        pair_similarity(items_from(tmp_path / "A"), items_from(tmp_path / "C"), "lpips")
+        pair_similarity(items_from(tmp_path / "A"), items_from(tmp_path / "C"), "vif")
 
 
 def test_summarize_with_identical_pairs():
-    assert summarize([float("inf"), 30.0]) == {"value": float("inf"), "std": None, "n": 2}
-    assert summarize([1.0])["std"] is None
+    assert summarize([float("inf"), 30.0]) == {
+        "value": float("inf"), "std": None, "ci95": None, "n": 2
+    }
+    assert summarize([1.0])["std"] is None and summarize([1.0])["ci95"] is None
+
+
+def test_summary_ci_worst_pairs_and_direction(tmp_path):
+    """Bootstrap CI of the mean (seeded), worst pairs in each metric's bad direction."""
+    from genmetrics.comparison.similarity import PairSimilarity
+    from genmetrics.stats import bootstrap_ci
+
+    rows = [{"id": f"s/{i}", "a": "", "b": "", "ssim": 1.0 - 0.01 * i, "lpips": 0.02 * i}
+            for i in range(8)]
+    sim = PairSimilarity(["ssim", "lpips"], rows)
+    s = sim.summary(seed=3)
+    vals = [r["ssim"] for r in rows]
+    assert s["ssim"]["ci95"] == list(bootstrap_ci(vals, seed=3))
+    assert s["ssim"]["ci95"][0] < s["ssim"]["value"] < s["ssim"]["ci95"][1]
+    assert s["ssim"]["higher_is_better"] and not s["lpips"]["higher_is_better"]
+    assert [w["id"] for w in s["ssim"]["worst"]] == ["s/7", "s/6", "s/5", "s/4", "s/3"]
+    assert [w["id"] for w in s["lpips"]["worst"]][:2] == ["s/7", "s/6"]
+    assert s["lpips"]["worst"][0]["value"] == pytest.approx(0.14)
+    sub = sim.summary(["s/0", "s/1"])
+    assert sub["lpips"]["n"] == 2 and [w["id"] for w in sub["lpips"]["worst"]] == ["s/1", "s/0"]

@@ -64,7 +64,7 @@ def test_unchanged_files_are_not_reread_and_changed_ones_are(tmp_path, monkeypat
 
     from PIL import Image
 
-    from genmetrics.features import extract as extract_mod
+    from genmetrics.features import prepare as extract_mod
 
     paths = write_images(tmp_path / "imgs", 6)
     with FeatureCache(tmp_path / "c.sqlite") as cache:
@@ -90,7 +90,7 @@ def test_decoded_pixels_in_flight_stay_within_the_budget(tmp_path, monkeypatch):
     import threading
     import time
 
-    from genmetrics.features import extract as extract_mod
+    from genmetrics.features import prepare as extract_mod
 
     write_images(tmp_path / "big", 12, size=(100, 100))
     monkeypatch.setattr(extract_mod, "DECODE_BUDGET_PIXELS", 2 * 100 * 100)
@@ -115,7 +115,7 @@ def test_decoded_pixels_in_flight_stay_within_the_budget(tmp_path, monkeypatch):
 def test_pixel_budget_lets_an_oversized_image_through_alone():
     import threading
 
-    from genmetrics.features.extract import PixelBudget
+    from genmetrics.features.prepare import PixelBudget
 
     budget = PixelBudget(100)
     order = []
@@ -126,3 +126,34 @@ def test_pixel_budget_lets_an_oversized_image_through_alone():
         assert order == []  # waits while the big one is held
     t.join(2)
     assert order == ["small"]
+
+
+def test_out_of_device_memory_halves_the_batch_and_loses_nothing(tmp_path):
+    """A backbone that runs out of memory above 3 images per batch: the batch size is halved
+    until it fits, every image is still computed once, and the size used is reported."""
+
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    class Small(PixelBackbone):
+        def forward(self, batch):
+            if len(batch) > 3:
+                raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return super().forward(batch)
+
+    write_images(tmp_path / "imgs", 10)
+    bb = Small()
+    res = extract_features(items_from(tmp_path / "imgs"), {"inception": bb}, REQS, batch_size=8)
+    assert len(res) == 10 and bb.images == 10 and res.batch_sizes == {"inception": 2}
+    ref = extract_features(items_from(tmp_path / "imgs"), {"inception": PixelBackbone()}, REQS)
+    np.testing.assert_array_equal(res.array("inception", "pool3"), ref.array("inception", "pool3"))
+
+
+def test_other_errors_in_a_forward_are_not_taken_for_memory(tmp_path):
+    class Broken(PixelBackbone):
+        def forward(self, batch):
+            raise RuntimeError("shape mismatch")
+
+    write_images(tmp_path / "imgs", 3)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        extract_features(items_from(tmp_path / "imgs"), {"inception": Broken()}, REQS)

@@ -29,4 +29,4 @@ def _create(options):
 
 
 def register() -> None:
-    register_backbone("inception", _create)
+    register_backbone("inception", _create, replace=True)

@@ -108,3 +108,26 @@ def test_header_checked_before_pixels_are_decoded(monkeypatch):
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("pixels decoded"))
     with pytest.raises(ImageDecodeError, match="aspect ratio"):
         decode_image(data, "strip.png")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_tiff_with_nonfinite_pixels_is_refused(bad):
+    """A float (mode F) TIFF with NaN/inf used to become some grey level and be scored."""
+    arr = np.full((6, 5), 100.0, np.float32)
+    arr[2, 3] = bad
+    with pytest.raises(ImageDecodeError, match="NaN or infinite"):
+        decode_image(_encode(Image.fromarray(arr, mode="F"), "TIFF"), "x.tif")
+    arr[2, 3] = 300.0  # finite values out of range are still clipped, as documented
+    out = decode_image(_encode(Image.fromarray(arr, mode="F"), "TIFF"), "x.tif")
+    assert out[2, 3, 0] == 255 and out[0, 0, 0] == 100
+
+
+def test_open_image_reads_an_open_file_lazily(tmp_path):
+    """A 64 MB file named .png of zeros: refused after its first bytes, never read whole."""
+    path = tmp_path / "zeros.png"
+    with open(path, "wb") as f:
+        f.truncate(64 << 20)
+    with open(path, "rb") as f:
+        with pytest.raises(ImageDecodeError, match="not an image"):
+            decode_mod.open_image(f, "zeros.png")
+        assert f.tell() < 1 << 20

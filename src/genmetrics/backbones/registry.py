@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from genmetrics.errors import UserError
+from genmetrics.overrides import claim
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class BackboneOptions:
     device: str = "cpu"
     dtype: str = "fp32"
     offline: bool | None = None
+    allow_tf32: bool = False
+    """Let float32 convolutions and matmuls run in TF32 on CUDA (faster, less exact)."""
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -46,7 +49,11 @@ class Backbone(ABC):
 
     @abstractmethod
     def forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """A stacked batch of preprocessed inputs → every output, each (B, D) float32."""
+        """A collated batch of preprocessed inputs → every output, each (B, D) float32."""
+
+    def collate(self, inputs: list) -> Any:
+        """Preprocessed inputs of one batch → what :meth:`forward` takes (default: stacked)."""
+        return np.stack(inputs)
 
     def manifest(self) -> dict[str, Any]:
         return {"name": self.name, "key": self.key}
@@ -68,19 +75,54 @@ class TextBackbone(ABC):
 
 BackboneFactory = Callable[[BackboneOptions], Backbone]
 _FACTORIES: dict[str, BackboneFactory] = {}
-_REQUIRES: dict[str, tuple[str, ...]] = {}
 
 
-def register_backbone(name: str, factory: BackboneFactory, requires: Sequence[str] = ()) -> None:
-    """Register ``factory`` under ``name``; ``requires`` lists optional Python packages it
-    needs (checked by :func:`check_backbone_available` before any work)."""
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What a backbone needs, declared when it registers (read by listings and by
+    :func:`check_backbone_available`); nothing here loads a network or imports torch."""
+
+    requires: tuple[str, ...] = ()
+    """Optional Python packages (top-level modules) the factory needs."""
+    weights: tuple[str, ...] = ()
+    """Its weights: names in the weights registry (``genmetrics weights list``), or Hugging
+    Face ids (``owner/name``) read from the user's Hugging Face cache."""
+    extra: str | None = None
+    """The genmetrics extra that installs ``requires`` (default: :data:`genmetrics.optional.EXTRAS`)."""
+
+
+_INFO: dict[str, BackboneInfo] = {}
+
+
+def register_backbone(
+    name: str,
+    factory: BackboneFactory,
+    requires: Sequence[str] = (),
+    *,
+    weights: Sequence[str] = (),
+    extra: str | None = None,
+    replace: bool = False,
+) -> None:
+    """Register ``factory`` under ``name``. ``requires`` lists optional Python packages it
+    needs (checked by :func:`check_backbone_available` before any work), ``weights`` what it
+    loads, ``extra`` the genmetrics extra that installs ``requires``. Keep registration cheap:
+    the factory imports the network code when it is called.
+
+    A name already registered is refused (:class:`UserError`) unless ``replace=True``; a
+    replacement is recorded (:func:`genmetrics.overrides.replacements`) for the manifests."""
+    claim("backbone", name, dict.__contains__(_FACTORIES, name), replace, "register_backbone")
     _FACTORIES[name] = factory
-    _REQUIRES[name] = tuple(requires)
+    _INFO[name] = BackboneInfo(tuple(requires), tuple(weights), extra)
 
 
 def backbone_names() -> list[str]:
     """Names of the registered backbones (after :func:`genmetrics.catalog.load`)."""
     return sorted(_FACTORIES)
+
+
+def backbone_info(name: str) -> BackboneInfo:
+    """What ``name`` declared when it registered (empty for names resolved on the fly)."""
+    return _INFO.get(name, BackboneInfo())
 
 
 BackboneResolver = Callable[[str], "BackboneFactory | None"]
@@ -99,7 +141,8 @@ def _factory(name: str) -> BackboneFactory:
         for resolver in _RESOLVERS:
             found = resolver(name)
             if found is not None:
-                register_backbone(name, found, requires=("transformers",))
+                _FACTORIES[name] = found
+                _INFO[name] = BackboneInfo(("transformers",), (name,))
                 return found
         raise UserError(f"unknown backbone '{name}'; known: {', '.join(sorted(_FACTORIES))}")
     return _FACTORIES[name]
@@ -110,8 +153,9 @@ def check_backbone_available(name: str) -> None:
     from genmetrics.optional import require
 
     _factory(name)
-    for module in _REQUIRES.get(name, ()):
-        require(module, f"the {name} backbone")
+    info = backbone_info(name)
+    for module in info.requires:
+        require(module, f"the {name} backbone", extra=info.extra)
 
 
 def create_backbone(name: str, options: BackboneOptions) -> Backbone:

@@ -19,6 +19,7 @@ except UserError as _exc:  # e.g. a plugin that cannot be imported: one line, ex
 
 from genmetrics.cli import evaluate as evaluate_cli  # noqa: E402
 from genmetrics.cli import weights as weights_cli  # noqa: E402
+from genmetrics.cli.help_format import HelpCommand, HelpGroup, use_everywhere  # noqa: E402
 
 app = typer.Typer(
     name="genmetrics",
@@ -26,13 +27,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=HelpGroup,
 )
-app.command("evaluate")(evaluate_cli.evaluate_command)
-app.command("stats")(evaluate_cli.stats_command)
-app.add_typer(weights_cli.app, name="weights")
+app.command("evaluate", cls=HelpCommand)(evaluate_cli.evaluate_command)
+app.command("stats", cls=HelpCommand)(evaluate_cli.stats_command)
+use_everywhere(weights_cli.app)
+app.add_typer(weights_cli.app, name="weights", cls=HelpGroup)
 
-# Optional command groups, mounted when their modules are present.
+# Optional command groups, mounted when their modules are present. Each module imports only
+# what its --help needs; the work (torch, scipy, pyarrow…) is imported inside the command.
 for _module, _name, _single in (
+    ("genmetrics.cli.listing", "metrics", True),
     ("genmetrics.cli.suites", "suites", False),
     ("genmetrics.cli.cache", "cache", False),
     ("genmetrics.cli.generate", "generate", True),
@@ -47,24 +52,14 @@ for _module, _name, _single in (
         if _exc.name != _module:
             raise
         continue
+    use_everywhere(_mod.app)
     if _single:
         app.registered_commands.extend(_mod.app.registered_commands)
     else:
-        app.add_typer(_mod.app, name=_name)
+        app.add_typer(_mod.app, name=_name, cls=HelpGroup)
 
 
-@app.command("metrics")
-def list_metrics() -> None:
-    """List the available metrics."""
-    from genmetrics.metrics.registry import metric_specs
-
-    for name, spec in sorted(metric_specs().items()):
-        ref = " (needs --reference)" if spec.needs_reference else ""
-        prompts = " (needs --prompts)" if spec.needs_prompts else ""
-        typer.echo(f"{name:24s} {spec.description}{ref}{prompts}")
-
-
-@app.command("version")
+@app.command("version", cls=HelpCommand)
 def version() -> None:
     """Print the version."""
     from genmetrics.version import __version__
@@ -95,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     usage_error, no_args, abort, exit_ = _usage_exceptions()
     warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False, prog_name="genmetrics")
     except UserError as exc:
         from genmetrics.sources.items import printable
 
@@ -104,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except usage_error as exc:
         if no_args is not None and isinstance(exc, no_args):
-            print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)
+            text = exc.format_message()  # the help (rich help prints itself as it is built)
+            if text.strip():
+                print(text, file=sys.stderr)
             return 2
         where = exc.ctx.command_path if exc.ctx else "genmetrics"
         print(f"error: {exc.format_message()} (see: {where} --help)", file=sys.stderr)

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from genmetrics.cli.common import OutputFormat, command_manifest, emit
+from genmetrics.cli.common import (
+    OutputFormat,
+    batch_size_option,
+    command_manifest,
+    device_option,
+    emit,
+    no_cache_option,
+    offline_option,
+    warn_lines,
+)
 from genmetrics.cli.metric_options import with_metric_options
 
 app = typer.Typer()
@@ -51,14 +60,12 @@ def benchmark_command(
         None, "--seed", help="Seed of the bootstrap and of KID/IS subsets (default 0)."
     ),
     reference: str | None = typer.Option(
-        None, "--reference", "-r", help="Real images for FID/KID…"
+        None, "--reference", "-r", help="Real images (or reference statistics) for FID/KID…"
     ),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N, mps."),
-    offline: bool = typer.Option(False, "--offline", help="Never download weights."),
-    no_cache: bool = typer.Option(
-        False, "--no-cache", help="Do not read or write the feature cache."
-    ),
+    batch_size: int = batch_size_option(),
+    device: str = device_option(),
+    offline: bool = offline_option(),
+    no_cache: bool = no_cache_option(),
     metric_options: dict | None = None,
 ) -> None:
     """Per-style table (HPS v2 protocol: chunks of prompts, mean ± std, bootstrap CI) per metric."""
@@ -83,6 +90,7 @@ def benchmark_command(
         progress=True,
         **(metric_options or {}),
     )
+    warn_lines(report.warnings)  # per-style values: one line per metric and kind
     html = fmt is OutputFormat.html or out is not None
     doc = benchmark_document(report, html=html, command=command_manifest())
     if out is not None:

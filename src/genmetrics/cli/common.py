@@ -1,4 +1,4 @@
-"""Shared CLI pieces: the one output-format enum, printing a document, error helpers."""
+"""Shared CLI pieces: the run-wide options, the one output-format enum, printing a document."""
 
 from __future__ import annotations
 
@@ -8,6 +8,78 @@ import sys
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+import typer
+
+# --- Run-wide options -------------------------------------------------------------------------
+# How a run computes — device, precision, batching, decode threads, downloads, the feature
+# cache, a cluster — declared once here and used by evaluate, stats, benchmark and compare
+# (``name: type = device_option()``); --help shows them in their own panel. Add a new
+# run-wide flag here, next to its siblings.
+
+RUN_PANEL = "Run options"
+
+
+def device_option() -> Any:
+    return typer.Option("auto", "--device", rich_help_panel=RUN_PANEL,
+                        help="auto (cuda when available), cpu, cuda, cuda:N or mps.")
+
+
+def dtype_option() -> Any:
+    return typer.Option("fp32", "--dtype", rich_help_panel=RUN_PANEL,
+                        help="fp32, bf16 or fp16 for the CLIP-family, DINOv2 and reward models "
+                        "(the FID Inception always runs in fp32).")
+
+
+def batch_size_option(default: int | None = None) -> Any:
+    return typer.Option(default, "--batch-size", rich_help_panel=RUN_PANEL,
+                        help="Images per forward pass (default: 32 on a CPU, 256 on a GPU, "
+                        "halved when the GPU runs out of memory; the manifest records it).")
+
+
+def allow_tf32_option() -> Any:
+    return typer.Option(False, "--allow-tf32", rich_help_panel=RUN_PANEL,
+                        help="Let fp32 convolutions and matmuls run in TF32 on NVIDIA GPUs "
+                        "(faster, less exact; recorded in the manifest and the cache key). "
+                        "Off by default: fp32 means true fp32.")
+
+
+def workers_option() -> Any:
+    return typer.Option(None, "--workers", rich_help_panel=RUN_PANEL,
+                        help="Threads that decode and resize images while the networks run "
+                        "(default: one per CPU core this process may use).")
+
+
+def offline_option() -> Any:
+    return typer.Option(False, "--offline", rich_help_panel=RUN_PANEL,
+                        help="Never download weights: use the cached ones (see `genmetrics "
+                        "weights`) or stop with the command that gets them.")
+
+
+def strict_option() -> Any:
+    return typer.Option(False, "--strict", rich_help_panel=RUN_PANEL,
+                        help="Stop at the first unreadable image instead of skipping and "
+                        "counting it.")
+
+
+def no_cache_option() -> Any:
+    return typer.Option(False, "--no-cache", rich_help_panel=RUN_PANEL,
+                        help="Neither read nor write the feature cache.")
+
+
+def cache_dir_option() -> Any:
+    return typer.Option(None, "--cache-dir", rich_help_panel=RUN_PANEL,
+                        help="Feature cache folder (default: $GENMETRICS_HOME).")
+
+
+def ray_option(what: str = "Extract features") -> Any:
+    return typer.Option(None, "--ray", metavar="ADDRESS", rich_help_panel=RUN_PANEL,
+                        help=f"{what} on a Ray cluster: 'local' starts one here, 'auto' joins "
+                        "the running one, or ray://HOST:PORT (needs genmetrics[ray]). Under "
+                        "torchrun, ranks shard the work by themselves.")
+
+
+# --- Output -----------------------------------------------------------------------------------
 
 
 class OutputFormat(str, Enum):

@@ -9,14 +9,26 @@ import typer
 from genmetrics.cli.common import (
     REPORT_HTML,
     OutputFormat,
+    batch_size_option,
+    cache_dir_option,
     command_manifest,
+    device_option,
+    dtype_option,
     echo,
     emit,
+    no_cache_option,
+    offline_option,
+    ray_option,
+    strict_option,
     warn_lines,
+    workers_option,
     write_html,
 )
-from genmetrics.cli.metric_options import with_metric_options
+from genmetrics.cli.metric_options import ALL, with_metric_options
 from genmetrics.protocols.resize import RESIZE_PROTOCOLS
+
+PROTOCOL_HELP = "Resize protocol: clean (clean-fid), tf1 (TTUR, torch-fidelity) or pytorch-fid."
+FORMAT_HELP = "How to print the result (html: a self-contained report)."
 
 
 def _check_protocol(value: str) -> str:
@@ -25,26 +37,26 @@ def _check_protocol(value: str) -> str:
     return value
 
 
-@with_metric_options
+@with_metric_options(show=ALL)
 def evaluate_command(
     generated: str = typer.Argument(..., help="Generated images: folder, .zip/.tar(.gz), or .txt list."),
-    reference: str | None = typer.Option(None, "--reference", "-r", help="Real images, or an .npz of FID statistics."),
+    reference: str | None = typer.Option(None, "--reference", "-r", help="Real images, or an .npz of reference statistics (genmetrics stats)."),
     metrics: str = typer.Option("fid", "--metrics", "-m", help="Comma-separated metric names (see `genmetrics metrics`)."),
-    protocol: str = typer.Option("clean", "--protocol", callback=_check_protocol, help="Resize protocol: clean, tf1, pytorch-fid."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write summary.json and per-image tables here."),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N, mps."),
-    workers: int | None = typer.Option(None, "--workers", help="Decode threads (default: CPU count, max 8)."),
-    seed: int = typer.Option(0, "--seed"),
-    offline: bool = typer.Option(False, "--offline", help="Never download weights."),
-    strict: bool = typer.Option(False, "--strict", help="Fail on the first unreadable image instead of skipping it."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder (default $GENMETRICS_HOME)."),
+    protocol: str = typer.Option("clean", "--protocol", callback=_check_protocol, help=PROTOCOL_HELP),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help=FORMAT_HELP),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write summary.json, per-image tables and report.html here."),
     prompts: str | None = typer.Option(None, "--prompts", help="Prompt manifest (.jsonl/.csv/.json), suite name (hpdv2) or suite file; default: sidecar .txt files."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and count) images without prompts and prompts without images."),
-    dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16 for CLIP-family models (Inception: fp32)."),
-    ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS", help="Extract on a Ray cluster: 'local' starts one here, 'auto' joins the running one, or ray://HOST:PORT (needs genmetrics[ray]). Under torchrun, ranks shard the images by themselves."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random draw (KID subsets, IS splits, bootstrap CIs…)."),
+    batch_size: int = batch_size_option(),
+    device: str = device_option(),
+    dtype: str = dtype_option(),
+    workers: int | None = workers_option(),
+    offline: bool = offline_option(),
+    strict: bool = strict_option(),
+    no_cache: bool = no_cache_option(),
+    cache_dir: Path | None = cache_dir_option(),
+    ray: str | None = ray_option(),
     metric_options: dict | None = None,
 ) -> None:
     """Compute metrics for a set of generated images in one pass."""
@@ -76,17 +88,17 @@ def evaluate_command(
 def stats_command(
     images: str = typer.Argument(..., help="Reference images (folder, archive or list)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .npz (mu, sigma, n; pytorch-fid compatible)."),
-    features: str = typer.Option("inception", "--features", help="Comma-separated feature spaces (inception, dinov2-vit-l14, clip-vit-l-14…; see evaluate --help). inception also stores sFID's spatial statistics."),
-    protocol: str = typer.Option("clean", "--protocol", callback=_check_protocol),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    device: str = typer.Option("auto", "--device"),
-    dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16 for CLIP-family and DINOv2 models (Inception: fp32)."),
-    workers: int | None = typer.Option(None, "--workers"),
-    offline: bool = typer.Option(False, "--offline"),
-    strict: bool = typer.Option(False, "--strict"),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder (default $GENMETRICS_HOME)."),
-    ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS", help="Extract on a Ray cluster (see evaluate --help)."),
+    features: str = typer.Option("inception", "--features", help="Comma-separated feature spaces (inception, dinov2-vit-l14, clip-vit-l-14…; see `genmetrics metrics`). inception also stores sFID's spatial statistics."),
+    protocol: str = typer.Option("clean", "--protocol", callback=_check_protocol, help=PROTOCOL_HELP),
+    batch_size: int = batch_size_option(),
+    device: str = device_option(),
+    dtype: str = dtype_option(),
+    workers: int | None = workers_option(),
+    offline: bool = offline_option(),
+    strict: bool = strict_option(),
+    no_cache: bool = no_cache_option(),
+    cache_dir: Path | None = cache_dir_option(),
+    ray: str | None = ray_option(),
 ) -> None:
     """Save reference statistics (any feature space) of a set of images to an .npz for reuse."""
     from genmetrics.atomic import check_output_file

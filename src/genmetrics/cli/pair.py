@@ -1,4 +1,4 @@
-"""``genmetrics pair``: PSNR / SSIM / MS-SSIM between two images or two matched folders."""
+"""``genmetrics pair``: PSNR / SSIM / MS-SSIM / LPIPS between two images or two matched folders."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from pathlib import Path
 import typer
 
 from genmetrics.cli.common import OutputFormat, emit, warn_lines
+from genmetrics.cli.pair_options import with_pair_options
 
 app = typer.Typer()
 
 
 @app.command("pair")
+@with_pair_options
 def pair_command(
     a: str = typer.Argument(..., help="An image, or a folder/archive of images."),
     b: str = typer.Argument(
@@ -21,7 +23,7 @@ def pair_command(
         "psnr,ssim,ms_ssim",
         "--metrics",
         "-m",
-        help="psnr, ssim, ms_ssim (MS-SSIM needs ≥ 176×176).",
+        help="psnr, ssim, ms_ssim (MS-SSIM needs ≥ 176×176), lpips, dreamsim (lower is better).",
     ),
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="Count images present on one side only instead of failing."
@@ -29,21 +31,33 @@ def pair_command(
     fmt: OutputFormat = typer.Option(
         OutputFormat.table, "--format", "-f", help="table, json, markdown, csv or html."
     ),
+    device: str = typer.Option("cpu", "--device", help="Where LPIPS runs: cpu, auto, cuda, cuda:N, mps."),
+    offline: bool = typer.Option(False, "--offline", help="Never download weights."),
+    pair_options: dict | None = None,
 ) -> None:
-    """Paired full-reference similarity; JSON: {"metrics": {name: {value, std, n}}, "per_image": [...]}."""
+    """Paired full-reference similarity; JSON: {"metrics": {name: {value, std, ci95, n, worst,
+    higher_is_better}}, "per_image": [...], "protocols": {...}}."""
+    from genmetrics.comparison.pair_metrics import build_scorers, parse_pair_metrics
     from genmetrics.comparison.similarity import pair_similarity, single_pair, undefined_warnings
+    from genmetrics.metrics.pair_options import check_applies
+    from genmetrics.metrics.pair_options import pair_options as check_pair_options
     from genmetrics.results.render.build import pair_document
     from genmetrics.sources.items import is_image_name, items_from
 
+    wanted = parse_pair_metrics(metrics)
+    check_applies(pair_options, wanted, "--metrics")
+    options = check_pair_options(pair_options, device=device, offline=offline or None)
     items_a, items_b = items_from(a), items_from(b)
     if all(Path(p).is_file() and is_image_name(p) for p in (a, b)):
         item_a, item_b = single_pair(items_a[0], items_b[0])
         items_a, items_b = [item_a], [item_b]
-    result = pair_similarity(items_a, items_b, metrics, allow_missing, names=(a, b))
+    scorers = build_scorers(wanted, options)  # networks load (weights checked) before any pair
+    result = pair_similarity(items_a, items_b, wanted, allow_missing, names=(a, b), scorers=scorers)
     summary = result.summary()
     warn_lines(undefined_warnings(result))
     data = {
         "metrics": summary,
+        "protocols": result.protocols,
         "per_image": result.rows,
         "counts": {
             "pairs": len(result.rows),
@@ -72,9 +86,11 @@ def _least_similar(result, items_a, items_b, top: int = 4):
     readers_b = {i.id: i for i in items_b}
     thumbs = Thumbnailer()
 
+    sign = 1.0 if result.higher_is_better(metric) else -1.0
+
     def key(row):
         v = row[metric]
-        return math.inf if v is None or math.isnan(v) else v
+        return math.inf if v is None or math.isnan(v) else sign * v
 
     rows = []
     for r in sorted(result.rows, key=key)[:top]:

@@ -13,24 +13,30 @@ app = typer.Typer(help="Manage pinned model weights in the local cache.", no_arg
 
 @app.command("list")
 def list_weights() -> None:
-    """Show every known weights file, its source, whether it is cached and what it provides."""
-    from rich.console import Console
-    from rich.table import Table
+    """Show every known weights file: what it is, whether it is cached, its source and sha256.
 
+    Nothing is cut: long values wrap on a terminal and stay whole when piped."""
+    from genmetrics.cli.listing import item_lines, wrap_width
     from genmetrics.weights.store import outputs_label, read_record, weight_specs
 
-    table = Table(title="weights")
-    for col in ("name", "cached", "provides", "file", "source", "sha256"):
-        table.add_column(col)
+    width = wrap_width()
+    lines: list[str] = []
     for name, spec in sorted(weight_specs().items()):
         path = spec.cached_path()
         record = read_record(path) if path.exists() else None
-        cached = "no" if not path.exists() else "yes" if record else "yes (no record)"
-        table.add_row(
-            name, cached, outputs_label(spec, record), spec.filename, spec.origin,
-            spec.sha256[:16] + "…",
-        )
-    Console().print(table)
+        if not path.exists():
+            cached = f"no (genmetrics weights download {name})"
+        else:
+            provides = outputs_label(spec, record)
+            cached = "yes" if record else "yes (no install record)"
+            cached += f", provides {provides}" if provides else ""
+        lines.append(f"{name}: {spec.description}" if spec.description else name)
+        for label, value in (("cached", cached), ("file", str(path)), ("source", spec.origin),
+                             ("sha256", spec.sha256), ("license", spec.license)):
+            if value:
+                lines += item_lines(f"{label}:", [value], 12, width)
+        lines.append("")
+    echo("\n".join(lines).rstrip("\n") if lines else "no weights registered")
 
 
 def _describe(spec, record: dict) -> str:

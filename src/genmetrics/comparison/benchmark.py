@@ -47,6 +47,12 @@ class BenchmarkReport:
     seed: int
     suite: str | None
 
+    @property
+    def warnings(self) -> list[str]:
+        """Every value's warnings, per-style ones folded per metric
+        (:attr:`~genmetrics.comparison.scoring.ScoredSet.warnings`)."""
+        return self.scored.warnings
+
     def to_dict(self) -> dict[str, Any]:
         s = self.scored
         return {
@@ -59,6 +65,7 @@ class BenchmarkReport:
             "counts": s.counts(),
             "metrics": {m: table_to_dict(t, m in s.per_image) for m, t in self.tables.items()},
             "skipped": [{"path": p, "reason": r} for p, r in s.result.skipped],
+            "warnings": self.warnings,
             "manifest": s.result.manifest,
         }
 

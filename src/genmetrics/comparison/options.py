@@ -4,10 +4,11 @@ An option is checked only when it was given (``None`` = not given). The rules:
 
 * ``--n-chunks``: chunks split the prompt scores of per-image metrics; set-level metrics
   (FID, KID, IS, precision…) have one value per style, so it needs a per-image metric;
-* ``--seed``: seeds the bootstrap CIs of per-image metrics and the random subsets/splits of
-  KID and IS; FID, precision/recall/density/coverage and the zero-shot object metrics alone
-  are deterministic;
-* ``--reference``: needs a metric that compares with a reference set;
+* ``--seed``: seeds the bootstrap CIs of per-image metrics and of the paired similarity
+  (``--similarity``) and the random subsets/splits of KID and IS (also under
+  ``--vs-baseline``); FID, precision/recall/density/coverage and the zero-shot object
+  metrics alone are deterministic;
+* ``--reference``: needs a metric of ``--metrics`` that compares with a reference set;
 * ``--allow-missing``: needs something that can be missing: a suite (prompt coverage), a
   metric that needs prompts (sidecar prompts), and for ``compare`` a paired per-image metric
   or ``--similarity`` (images matched across folders);
@@ -75,12 +76,16 @@ def check_unused_options(
     margin: float | None = None,
     margins: Collection[str] = (),
     similarity: bool = False,
+    vs_baseline: Collection[str] = (),
 ) -> None:
     """Raise :class:`UserError` for the first given option that has no effect (see module doc).
 
     ``per_image`` tells which metrics give per-image scores: a function (None = unknown, the
     rule is then not applied) or the collection of per-image metric names after scoring.
     """
+    if not metrics:  # compare with --similarity / --vs-baseline only
+        _check_without_metrics(reference, n_chunks, margin, margins, seed, similarity, vs_baseline)
+        return
     if reference is not None and not any(_uses_reference(m) for m in metrics):
         raise UserError(
             f"--reference does not apply: none of {_listing(metrics)} compares with a reference "
@@ -102,7 +107,8 @@ def check_unused_options(
             f"--n-chunks does not apply: set-level metrics ({_listing(sets)}) have one value per "
             "style, no prompt chunks; drop --n-chunks or add a per-image metric such as hps"
         )
-    if seed is not None and not per and not any(m in _SEEDED_SET_LEVEL for m in sets):
+    seeded = similarity or any(m in _SEEDED_SET_LEVEL for m in [*sets, *vs_baseline])
+    if seed is not None and not per and not seeded:
         raise UserError(
             f"--seed does not apply: no random numbers are drawn for {_listing(sets)} "
             "(set-level metrics have no bootstrap); drop --seed"
@@ -126,6 +132,23 @@ def check_unused_options(
     if command == "compare" and allow_missing and suite is None:
         if not needs_prompts and not per and not similarity:
             raise _allow_missing_error(command)
+
+
+def _check_without_metrics(
+    reference: object, n_chunks: int | None, margin: float | None, margins: Collection[str],
+    seed: int | None, similarity: bool, vs_baseline: Collection[str],
+) -> None:
+    """``compare`` without ``--metrics``: options of the evaluated metrics do not apply."""
+    why = "no --metrics given (only paired similarity or distances to the baseline)"
+    for given, flag in ((reference is not None, "--reference"), (n_chunks is not None, "--n-chunks"),
+                        (margin is not None, "--margin"), (bool(margins), "--margins")):
+        if given:
+            raise UserError(f"{flag} does not apply: {why}; drop {flag} or add --metrics")
+    if seed is not None and not similarity and not any(m in _SEEDED_SET_LEVEL for m in vs_baseline):
+        raise UserError(
+            f"--seed does not apply: no random numbers are drawn for {_listing(list(vs_baseline))} "
+            "(set-level metrics have no bootstrap); drop --seed"
+        )
 
 
 def _allow_missing_error(command: str) -> UserError:

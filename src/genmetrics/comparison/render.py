@@ -102,7 +102,18 @@ def benchmark_document(
 
 
 def compare_rows(report: CompareReport) -> dict[str, list[dict[str, Any]]]:
-    return {n: scored_rows(s) for n, s in zip(report.names, report.sets, strict=True)}
+    """Per-image rows of each folder; a variant's rows also carry its paired similarity to the
+    baseline image of the same id (``similarity.lpips``…, empty for an unpaired image)."""
+    from genmetrics.results.render.fidelity import SIMILARITY_COLUMN
+
+    out = {n: scored_rows(s) for n, s in zip(report.names, report.sets, strict=True)}
+    for variant, sim in report.similarity.items():
+        by_id = {r["id"]: r for r in sim.rows}
+        for row in out.get(variant, []):
+            pair = by_id.get(row.get("id"))
+            for m in sim.metrics:
+                row[SIMILARITY_COLUMN.format(m)] = None if pair is None else pair[m]
+    return out
 
 
 def compare_document(

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -150,6 +151,22 @@ class ScoredSet:
         """Image id → style."""
         return {str(r["id"]): row_style(r) for r in self.rows}
 
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings of every value, each once: per-image metrics and the set-level values
+        on all images pooled as ``metric: …``; each set-level metric's per-style values folded
+        into one line per kind of warning, saying on how many styles it holds
+        (:func:`style_warnings`) rather than one line per style."""
+        out = []
+        for name, value in self.result.metrics.items():
+            label = name if name in self.per_image else f"{name} (all images pooled)"
+            out += [f"{label}: {w}" for w in value.warnings]
+        for name, cells in self.set_level.items():
+            by_style = {style: list(v.warnings) for style, (v, count) in cells.items()
+                        if v is not None and count}
+            out += style_warnings(name, by_style, len(by_style))
+        return list(dict.fromkeys(out))
+
     def counts(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "images": len(self.rows),
@@ -159,6 +176,33 @@ class ScoredSet:
         if self.coverage is not None:
             out.update(self.coverage.to_dict())
         return out
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def style_warnings(metric: str, by_style: dict[str, list[str]], n_styles: int) -> list[str]:
+    """One line per kind of warning among a set-level metric's per-style values (messages
+    that differ only in their numbers are one kind; differing numbers are shown as a range),
+    naming how many of the ``n_styles`` styles it concerns, e.g. ``fid per style (8 of 8
+    styles): the first set has 98–100 samples but 2048 feature dims (N < D): …``."""
+    kinds: dict[str, list[tuple[str, list[str]]]] = {}
+    for style, messages in by_style.items():
+        for message in dict.fromkeys(messages):
+            kinds.setdefault(_NUMBER.sub("#", message), []).append((style, _NUMBER.findall(message)))
+    out = []
+    for template, seen in kinds.items():
+        parts = template.split("#")
+        text = parts[0]
+        for i, part in enumerate(parts[1:]):
+            numbers = [nums[i] for _, nums in seen]
+            low = min(numbers, key=float)
+            high = max(numbers, key=float)
+            text += (low if float(low) == float(high) else f"{low}–{high}") + part
+        styles = [style for style, _ in seen]
+        which = f": {', '.join(styles)}" if len(styles) < n_styles and len(styles) <= 3 else ""
+        out.append(f"{metric} per style ({len(styles)} of {n_styles} styles{which}): {text}")
+    return out
 
 
 def _describe(source: Any) -> str:

@@ -16,6 +16,13 @@ by :func:`~genmetrics.features.reference.check_reference`. :func:`iter_adm_image
 ``arr_0`` in chunks (it is gigabytes), and :func:`adm_items` lists its images as image items
 that each read one image when extraction asks for it, so precision/recall/density/coverage (and
 any other per-image metric) against an ADM batch never hold the whole array.
+
+Each item reads its image as an uncompressed binary PPM (``P6``: a short header and the raw
+RGB bytes, decoded bit-exactly), not as an array: the images then go through the decode policy
+like files of a folder — the pixel limits checked from the header, at most
+``KEEP_BLOB_BYTES`` of encoded bytes kept per image between hashing and decoding, and the
+pixels decoded only inside the decode budget — so a batch of large images costs what a folder
+of the same images costs (handing out arrays kept every image of a chunk decoded in memory).
 """
 
 from __future__ import annotations
@@ -31,9 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from genmetrics.errors import UserError
-from genmetrics.features.gaussian import GaussianStats
-from genmetrics.features.reference import ReferenceStats, validate_gaussian
+from genmetrics.errors import ImageDecodeError, UserError
+from genmetrics.features.npz import open_npz
+from genmetrics.features.reference import ReferenceStats, stored_space
+from genmetrics.sources.decode import check_dimensions
 from genmetrics.sources.items import ImageItem, ItemList
 
 ADM_FORMAT = "adm-reference-batch"
@@ -115,7 +123,8 @@ def _manifest(output: str, dim: int, n: int | None, path: Path) -> dict[str, Any
 
 def read_adm_batches(path: str | os.PathLike) -> ReferenceStats:
     """Inception pool3 (``mu``/``sigma``) and sFID spatial (``mu_s``/``sigma_s``) statistics of
-    an ADM reference batch, validated, as one two-space :class:`ReferenceStats`."""
+    an ADM reference batch as one two-space :class:`ReferenceStats`: shapes checked from the
+    headers now, each space's matrices read and validated when a run uses it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
@@ -123,24 +132,18 @@ def read_adm_batches(path: str | os.PathLike) -> ReferenceStats:
         raise UserError(f"{path}: not an ADM reference batch (it needs mu, sigma, mu_s, sigma_s)")
     info = adm_image_info(path)
     n = info[0] if info is not None and info[0] >= 2 else None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in ("mu", "sigma", "mu_s", "sigma_s")}
-    except Exception as exc:  # noqa: BLE001
-        raise UserError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-    validate_gaussian(arrays["mu"], arrays["sigma"], path)
-    validate_gaussian(arrays["mu_s"], arrays["sigma_s"], path)
-    if arrays["mu"].shape[0] != 2048 or arrays["mu_s"].shape[0] != SPATIAL_DIM:
+    # headers only: the matrices are read and validated when a run uses their space
+    with open_npz(path) as archive:
+        pool3 = stored_space(archive, "mu", "sigma", n, _manifest("pool3", 2048, n, path))
+        spatial = stored_space(archive, "mu_s", "sigma_s", n,
+                               _manifest("spatial", SPATIAL_DIM, n, path))
+    if pool3.dim != 2048 or spatial.dim != SPATIAL_DIM:
         raise UserError(
             f"{path}: expected 2048-d pool3 and {SPATIAL_DIM}-d spatial statistics, got "
-            f"{arrays['mu'].shape[0]} and {arrays['mu_s'].shape[0]}"
+            f"{pool3.dim} and {spatial.dim}"
         )
-    pool3 = GaussianStats.from_mu_sigma(arrays["mu"], arrays["sigma"], n)
-    spatial = GaussianStats.from_mu_sigma(arrays["mu_s"], arrays["sigma_s"], n)
-    return ReferenceStats(
-        path, pool3, _manifest("pool3", 2048, n, path),
-        {("inception", "spatial"): (spatial, _manifest("spatial", SPATIAL_DIM, n, path))},
-    )
+    return ReferenceStats(path, pool3.manifest,
+                          {("inception", "pool3"): pool3, ("inception", "spatial"): spatial})
 
 
 class _ArrayFile:
@@ -188,8 +191,8 @@ class _ArrayFile:
             self._base = self.header
         self._file = f
 
-    def read(self, index: int) -> np.ndarray:
-        """Image ``index`` (H x W x 3 uint8), read from disk."""
+    def read_raw(self, index: int) -> bytes:
+        """The H*W*3 bytes of image ``index``, read from disk."""
         with self._lock:
             if self._file is None:
                 self._open()
@@ -198,17 +201,26 @@ class _ArrayFile:
             buf = self._file.read(self.image_bytes)
         if len(buf) != self.image_bytes:
             raise OSError(f"'arr_0' is truncated at image {index}")
-        return np.frombuffer(buf, dtype=np.uint8).reshape(self.shape)
+        return buf
+
+    def read(self, index: int) -> np.ndarray:
+        """Image ``index`` (H x W x 3 uint8), read from disk."""
+        return np.frombuffer(self.read_raw(index), dtype=np.uint8).reshape(self.shape)
+
+    def read_ppm(self, index: int) -> bytes:
+        """Image ``index`` as a binary PPM file (see the module docstring)."""
+        height, width = self.shape[:2]
+        return f"P6\n{width} {height}\n255\n".encode("ascii") + self.read_raw(index)
 
 
 class _AdmImage:
-    """``ImageItem.read`` of one image of an ADM batch (a picklable callable)."""
+    """``ImageItem.read`` of one image of an ADM batch (a picklable callable): PPM bytes."""
 
     def __init__(self, array: _ArrayFile, index: int) -> None:
         self.array, self.index = array, index
 
-    def __call__(self) -> np.ndarray:
-        return self.array.read(self.index)
+    def __call__(self) -> bytes:
+        return self.array.read_ppm(self.index)
 
 
 def adm_items(path: str | os.PathLike) -> ItemList:
@@ -223,7 +235,11 @@ def adm_items(path: str | os.PathLike) -> ItemList:
             "(precision, recall, density, coverage, kid...) need them: use the batch file with "
             "its images, or pass a folder of the reference images as --reference"
         )
-    count, _ = info
+    count, shape = info
+    try:
+        check_dimensions(shape[1], shape[0], f"{path}!arr_0")
+    except ImageDecodeError as exc:
+        raise UserError(f"{exc}; its images cannot be used") from None
     array = _ArrayFile(path)
     width = max(5, len(str(count)))
     return ItemList([

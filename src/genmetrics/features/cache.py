@@ -8,18 +8,25 @@ Nothing read back is trusted: every feature row, derived value and remembered fi
 carries a checksum that is verified on read; a row that fails it is a miss (recomputed and
 overwritten) and is counted in :attr:`FeatureCache.corrupt_rows`. The checksums guard
 against accidental damage (bad disks, torn copies, hand edits of one column), not against
-someone with write access who recomputes them. Every SQLite error becomes one
-:class:`~genmetrics.errors.UserError` line that names the file and the fix.
+someone with write access who recomputes them. An SQLite error while opening or reading
+becomes one :class:`~genmetrics.errors.UserError` line that names the file and the fix.
+
+The cache is an accelerator: a write that fails (a full disk, a read-only file or folder, a
+lock held too long) warns once per file and process, and the run goes on without caching
+new features. A cache that cannot be written (read-only file, folder or filesystem) is
+opened read-only, and its rows are used (``immutable`` when SQLite cannot create the WAL
+index beside it; nothing may write the file meanwhile).
+
+One :class:`FeatureCache` may be used from several threads (e.g. ``put_many`` from a
+background writer while the main thread reads): one lock serialises the connection.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import shlex
 import sqlite3
-import struct
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +37,19 @@ from typing import TypeVar
 import numpy as np
 
 from genmetrics.errors import UserError
+from genmetrics.features.cache_rows import (
+    feature_checksum,
+    file_checksum,
+    row_vector,
+    value_checksum,
+    value_ok,
+)
+
+__all__ = [
+    "CACHE_FILENAME", "SCHEMA_VERSION", "CacheCorruptError", "CheckReport", "FeatureCache",
+    "cache_error", "cache_files", "check_shared_cache", "default_cache_path", "feature_checksum",
+    "file_checksum", "filesystem_type", "unwritable_reason", "value_checksum",
+]
 
 SCHEMA_VERSION = 2
 """Layout of the file (``PRAGMA user_version``). Lower: the layout before checksums, whose
@@ -118,6 +138,46 @@ def check_shared_cache(path: str | os.PathLike) -> None:
         )
 
 
+def unwritable_reason(path: Path) -> str | None:
+    """Why SQLite could not write the cache at ``path`` (a read-only filesystem, a file or a
+    folder without write permission: WAL mode creates files beside the database), or None."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        return None  # opening it says what is wrong
+    if path.exists() and not os.access(path, os.W_OK):
+        return "no write permission on the file"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "no write permission on its folder"
+    return None
+
+
+_UNWRITABLE: dict[Path, str] = {}
+"""Caches of this process whose writes failed (path → why): warned about once, not retried."""
+_UNWRITABLE_LOCK = threading.Lock()
+
+
+def _warn_unwritable(path: Path, why: str, full: bool = False) -> None:
+    """The one warning of this process about ``path`` not taking new features."""
+    with _UNWRITABLE_LOCK:
+        if path in _UNWRITABLE:
+            return
+        _UNWRITABLE[path] = why
+    what = f"no space left for the feature cache {path}" if full else (
+        f"the feature cache {path} is not writable")
+    warnings.warn(f"{what} ({why}); continuing without caching new features", stacklevel=4)
+
+
+def _write_failure(exc: BaseException) -> tuple[str, bool]:
+    """(message, is a full disk) of a failed write."""
+    msg = (str(exc).strip() or type(exc).__name__) if not isinstance(exc, OSError) else (
+        exc.strerror or str(exc))
+    full = "full" in msg.lower() or getattr(exc, "errno", None) == 28  # ENOSPC
+    return msg, full
+
+
 class CacheCorruptError(UserError):
     """The database file itself is damaged (not one row: the file or its structure)."""
 
@@ -128,6 +188,12 @@ def cache_command(path: Path, command: str) -> str:
     if path.name == CACHE_FILENAME and path != default_cache_path():
         extra = f" --cache-dir {shlex.quote(str(path.parent))}"
     return f"'genmetrics cache {command}{extra}'"
+
+
+def _is_open_failure(exc: BaseException) -> bool:
+    """SQLite could not open the file at all (not a failed write)."""
+    low = str(exc).lower()
+    return "unable to open" in low or "cannot open" in low
 
 
 def cache_error(path: Path, exc: BaseException) -> UserError:
@@ -158,59 +224,6 @@ def cache_error(path: Path, exc: BaseException) -> UserError:
     )
 
 
-def _text(h: hashlib.blake2b, *parts: object) -> None:
-    """Each part as text, length-prefixed (no two different tuples hash alike)."""
-    for part in parts:
-        raw = str(part).encode("utf-8", "surrogatepass")
-        h.update(len(raw).to_bytes(8, "little"))
-        h.update(raw)
-
-
-def feature_checksum(
-    backbone: str, content: str, output: str, dtype: str, dim: int, data: bytes
-) -> bytes:
-    """blake2b-128 of one feature row, every column included."""
-    h = hashlib.blake2b(digest_size=16, person=b"gm-feature-v2")
-    _text(h, backbone, content, output, dtype, dim)
-    h.update(data)
-    return h.digest()
-
-
-def value_checksum(key: str, value: float) -> bytes:
-    """blake2b-128 of one derived (key, value) row."""
-    h = hashlib.blake2b(digest_size=16, person=b"gm-derived-v2")
-    _text(h, key)
-    h.update(struct.pack("<d", value))
-    return h.digest()
-
-
-def file_checksum(path: str, stat: Sequence[int], sha256: str) -> bytes:
-    """blake2b-128 of one remembered file hash (path, size, mtime_ns, inode, ctime_ns, sha256)."""
-    h = hashlib.blake2b(digest_size=16, person=b"gm-filehash-v2")
-    _text(h, path, *stat, sha256)
-    return h.digest()
-
-
-def _vector(backbone: str, content: str, row: tuple) -> np.ndarray | None:
-    """The vector of a stored (output, dtype, dim, data, checksum) row, or None if damaged."""
-    output, dtype, dim, data, checksum = row
-    if not (isinstance(data, bytes) and isinstance(dim, int) and isinstance(dtype, str)):
-        return None
-    if checksum != feature_checksum(backbone, content, output, dtype, dim, data):
-        return None
-    try:
-        kind = np.dtype(dtype)
-    except TypeError:
-        return None
-    if kind.hasobject or dim < 0 or dim * kind.itemsize != len(data):
-        return None
-    return np.frombuffer(data, dtype=kind)
-
-
-def _value_ok(key: str, value: object, checksum: object) -> bool:
-    return isinstance(value, (int, float)) and checksum == value_checksum(key, float(value))
-
-
 @dataclass
 class CheckReport:
     """What :meth:`FeatureCache.check` found."""
@@ -228,8 +241,9 @@ class CheckReport:
 class FeatureCache:
     """Feature vectors by (backbone key, content hash, output), verified on every read.
 
-    ``readonly`` opens an existing file without changing it (no upgrade, no writes), for
-    inspection.
+    ``readonly`` opens an existing file without changing it (no upgrade; a write is a
+    :class:`UserError`), for inspection. Otherwise a cache that cannot be written is read
+    (:attr:`writable` is False) and writes are skipped after one warning (module docstring).
     """
 
     def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
@@ -240,6 +254,9 @@ class FeatureCache:
         self._warned = False
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self.writable = not readonly
+        """False once writes are skipped: opened read-only, or a write failed."""
+        self._usable = True  # False: nothing to read either (a read-only file of no layout)
         if readonly:
             if not self.path.is_file():
                 raise UserError(f"no feature cache at {self.path}")
@@ -259,24 +276,52 @@ class FeatureCache:
             raise
 
     def _open(self) -> None:
-        if self.readonly:
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            self._conn = sqlite3.connect(
-                uri, uri=True, timeout=60.0, check_same_thread=False, isolation_level=None
-            )
-        else:
-            self._conn = sqlite3.connect(
-                str(self.path), timeout=60.0, check_same_thread=False, isolation_level=None
-            )
+        why = None if self.readonly else (
+            _UNWRITABLE.get(self.path) or unwritable_reason(self.path))
+        if self.readonly or (why is not None and self.path.is_file()):
+            self._open_readonly()
+            if why is not None:  # a run: its rows are used, new ones are not kept
+                self.writable = False
+                _warn_unwritable(self.path, why)
+                if self.version != SCHEMA_VERSION:
+                    self._usable = False  # an empty or older file: nothing verifiable
+            return
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=60.0, check_same_thread=False, isolation_level=None
+        )
         conn = self._conn
         self.version = conn.execute("PRAGMA user_version").fetchone()[0]
         self._check_version()
-        if self.readonly:
-            return
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        if self.version != SCHEMA_VERSION:
-            self._transaction(self._upgrade)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if self.version != SCHEMA_VERSION:
+                self._transaction(self._upgrade)
+        except sqlite3.Error as exc:  # e.g. a full disk: read what there is, write nothing
+            if _is_open_failure(exc):
+                raise
+            self.writable = False
+            self._usable = self.version == SCHEMA_VERSION
+            _warn_unwritable(self.path, *_write_failure(exc))
+
+    def _open_readonly(self) -> None:
+        """``mode=ro``; ``immutable`` where SQLite cannot create the WAL index (a read-only
+        folder or filesystem), so no lock is taken and nothing is written beside the file."""
+        base = self.path.resolve().as_uri()
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            conn = sqlite3.connect(base + query, uri=True, timeout=60.0,
+                                   check_same_thread=False, isolation_level=None)
+            try:
+                self.version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as exc:
+                conn.close()
+                if query.endswith("immutable=1") or not _is_open_failure(exc):
+                    raise
+                continue
+            self._conn = conn
+            break
+        self._check_version()
 
     def _check_version(self) -> None:
         if self.version > SCHEMA_VERSION:
@@ -321,14 +366,28 @@ class FeatureCache:
         conn.execute("COMMIT")
 
     def _write(self, sql: str, rows: list[tuple]) -> None:
-        if rows:
-            with self._lock:
-                self._run(lambda: self._transaction(lambda conn: conn.executemany(sql, rows)))
+        """One transaction; a failure (full disk, read-only, locked too long) warns once and
+        stops the writes of this cache, except when opened ``readonly`` (a UserError)."""
+        if not rows or not (self.writable or self.readonly):
+            return
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError(f"the feature cache {self.path} is closed")
+            try:
+                self._transaction(lambda conn: conn.executemany(sql, rows))
+            except (sqlite3.Error, OSError) as exc:
+                if self.readonly:
+                    raise cache_error(self.path, exc) from None
+                self.writable = False
+                _warn_unwritable(self.path, *_write_failure(exc))
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        if not self._usable:
+            return []
         with self._lock:
             conn = self._conn
-            assert conn is not None
+            if conn is None:
+                raise RuntimeError(f"the feature cache {self.path} is closed")
             return self._run(lambda: conn.execute(sql, params).fetchall())
 
     def _damaged(self, *key: str) -> None:
@@ -363,7 +422,7 @@ class FeatureCache:
                 [backbone, *chunk],
             )
             for content, *row in rows:
-                vec = _vector(backbone, content, tuple(row))
+                vec = row_vector(backbone, content, tuple(row))
                 if vec is None:
                     self._damaged("features", backbone, content, str(row[0]))
                 else:
@@ -418,7 +477,7 @@ class FeatureCache:
         if not rows:
             return None
         value, checksum = rows[0]
-        if not _value_ok(key, value, checksum):
+        if not value_ok(key, value, checksum):
             self._damaged("derived", key)
             return None
         return float(value)
@@ -435,8 +494,10 @@ class FeatureCache:
 
     def count(self, backbone: str | None = None) -> int:
         if backbone is None:
-            return self._query("SELECT COUNT(*) FROM features")[0][0]
-        return self._query("SELECT COUNT(*) FROM features WHERE backbone = ?", (backbone,))[0][0]
+            rows = self._query("SELECT COUNT(*) FROM features")
+        else:
+            rows = self._query("SELECT COUNT(*) FROM features WHERE backbone = ?", (backbone,))
+        return rows[0][0] if rows else 0
 
     def summary(self) -> dict[str, object]:
         """Rows per backbone key ({key: (rows, bytes)}), derived values and file hashes."""
@@ -467,13 +528,13 @@ class FeatureCache:
                 n = 0
                 for backbone, content, *row in rows:
                     n += 1
-                    if _vector(backbone, content, tuple(row)) is None:
+                    if row_vector(backbone, content, tuple(row)) is None:
                         bad["features"].append((backbone, content, row[0]))
                 report.checked["features"] = n
                 n = 0
                 for key, value, checksum in conn.execute("SELECT * FROM derived"):
                     n += 1
-                    if not _value_ok(key, value, checksum):
+                    if not value_ok(key, value, checksum):
                         bad["derived"].append((key,))
                 report.checked["derived"] = n
                 n = 0

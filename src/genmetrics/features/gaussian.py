@@ -17,13 +17,16 @@ The covariance is unbiased (``M / (n - 1)``), as ``np.cov`` and pytorch-fid comp
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from genmetrics.errors import UserError
 
 __all__ = ["GaussianStats"]
+
+T = TypeVar("T")
 
 
 class GaussianStats:
@@ -36,6 +39,8 @@ class GaussianStats:
         self._scatter: np.ndarray | None = None
         # Set only by from_mu_sigma without a count: a fixed covariance that cannot be merged.
         self._fixed_sigma: np.ndarray | None = None
+        # Quantities derived from the statistics (see derived()); dropped when rows are added.
+        self._derived: dict[str, Any] = {}
 
     # -- accumulation -------------------------------------------------------------------
 
@@ -67,6 +72,7 @@ class GaussianStats:
 
     def _combine(self, n_b: int, mean_b: np.ndarray, scatter_b: np.ndarray) -> None:
         self._check_dim(mean_b.shape[0])
+        self._derived = {}
         if self._fixed_sigma is not None:
             raise UserError("cannot add rows to statistics loaded without a sample count 'n'")
         if self._n == 0:
@@ -151,6 +157,35 @@ class GaussianStats:
         else:
             stats._fixed_sigma = sigma
         return stats
+
+    def state(self) -> dict[str, Any]:
+        """The exact accumulator (``n``, ``dim``, ``mean``, ``scatter``) for checkpoints;
+        :meth:`from_state` rebuilds it bit for bit (``mu``/``sigma`` would round)."""
+        if self._fixed_sigma is not None:
+            raise UserError("statistics loaded without a sample count 'n' have no accumulator state")
+        return {"n": self._n, "dim": self._dim, "mean": self._mean, "scatter": self._scatter}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> GaussianStats:
+        """Inverse of :meth:`state` (arrays as float64 numpy arrays or anything array-like)."""
+        stats = cls(dim=None if state.get("dim") is None else int(state["dim"]))
+        if int(state.get("n") or 0) > 0:
+            stats._n = int(state["n"])
+            stats._mean = np.array(state["mean"], dtype=np.float64)
+            stats._scatter = np.array(state["scatter"], dtype=np.float64)
+        return stats
+
+    def derived(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per ``key`` for these statistics (e.g. a square-root factor of
+        the covariance, reused when one reference meets many subsets); adding rows drops it,
+        and it is never pickled (shards and checkpoints carry only the accumulator)."""
+        store = self.__dict__.setdefault("_derived", {})
+        if key not in store:
+            store[key] = compute()
+        return store[key]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_derived": {}}
 
     def __repr__(self) -> str:
         return f"GaussianStats(n={self.n}, dim={self._dim})"

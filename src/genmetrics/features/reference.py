@@ -12,10 +12,17 @@ listed in the manifest's ``extra_spaces``), e.g. Inception pool3 and the sFID sp
 features. Using a file with a space it does not hold is a UserError naming the spaces it has
 and the ``genmetrics stats --features`` command that makes the right one.
 
-Reading validates the arrays (:func:`validate_gaussian`) and :func:`check_reference` compares
-the manifest with the running backbone: statistics made with another protocol, network, layer,
-weights or dtype give a wrong FID with no other sign, so any difference is an error. A file
-without a manifest (pytorch-fid's own) is accepted with a warning saying what is assumed.
+Opening a file reads the declared shape and dtype of every array from its ``.npy`` header
+(:mod:`genmetrics.features.npz`) and the small ``n``/``manifest`` arrays, and refuses
+out-of-bound declarations (a non-float, object or mismatched ``mu``/``sigma``, D above
+:data:`MAX_DIM`, an oversized manifest) before any matrix is inflated.
+:func:`check_reference` then compares the manifest and the declared dims with the running
+backbone — statistics made with another protocol, network, layer, weights or dtype give a
+wrong FID with no other sign, so any difference is an error — and only then are the arrays of
+the spaces a run uses read and validated (:func:`~genmetrics.features.validate.validate_gaussian`,
+on first use or :meth:`ReferenceStats.load`): a file holding pool3 and sFID statistics costs
+one 2048-d validation when only FID is asked. A file without a manifest (pytorch-fid's own)
+is accepted with a warning saying what is assumed.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,59 +40,101 @@ from genmetrics.backbones.registry import Backbone
 from genmetrics.errors import UserError
 from genmetrics.features.extract import ExtractedFeatures
 from genmetrics.features.gaussian import GaussianStats
+from genmetrics.features.npz import NpzArchive, check_declared, open_npz
+from genmetrics.features.validate import PSD_TOL, SYMMETRY_TOL, tolerance, validate_gaussian
+
+__all__ = [
+    "ASSUMED", "FORMAT", "MAX_DIM", "PSD_TOL", "SYMMETRY_TOL", "ReferenceStats", "StoredSpace",
+    "check_reference", "read_reference_stats", "save_reference_stats", "space_missing_message",
+    "space_name", "stats_manifest", "stored_space", "tolerance", "validate_gaussian",
+]
 
 FORMAT = "genmetrics-reference-stats/1"
-SYMMETRY_TOL = 1e-6
-"""``max|S - S^T| <= tol * max|S|`` (relative), for float64 files."""
-PSD_TOL = 1e-6
-"""Smallest eigenvalue ``>= -tol * max|eigenvalue|`` (relative), for float64 files."""
 ASSUMED = "Inception pool3 (2048-d) statistics made with a protocol compatible with this run"
+MAX_DIM = 16_384
+"""Largest feature dimension a statistics file may declare (its float64 ``sigma`` is then
+2 GiB): every built-in space is at most 2048-d, and a forged header beyond it is refused
+before anything is inflated. A run also refuses a declared D other than its backbone's."""
+MAX_COUNT = 10**12
+"""Largest sample count ``n`` a statistics file may declare (``sigma · (n - 1)`` stays finite)."""
+MAX_MANIFEST_BYTES = 4 << 20
+"""Largest ``manifest`` string a statistics file may declare."""
+
+Space = tuple[str, str]
 
 
-def tolerance(dim: int, dtype: np.dtype) -> float:
-    """Relative tolerance of the symmetry and PSD checks: 1e-6, or ``10 sqrt(D) eps`` of the
-    stored dtype when larger (a float32 file carries float32 rounding)."""
-    eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 0.0
-    return max(SYMMETRY_TOL, 10.0 * float(np.sqrt(max(dim, 1))) * eps)
+@dataclass(frozen=True)
+class StoredSpace:
+    """Where one feature space's statistics lie in a file, from the headers and manifest."""
 
-
-@dataclass
-class ReferenceStats:
-    """Statistics read from ``path``; ``manifest`` is ``None`` for a file without one."""
-
-    path: Path
-    stats: GaussianStats
+    mu: str
+    sigma: str
+    dim: int
+    n: int | None
     manifest: dict[str, Any] | None
-    extra: dict[tuple[str, str], tuple[GaussianStats, dict[str, Any]]] = field(default_factory=dict)
-    """Further feature spaces of the same images: (backbone, output) → (stats, manifest)."""
+
+
+class ReferenceStats:
+    """Statistics of one or more feature spaces read from ``path``; ``manifest`` is ``None``
+    for a file without one. Each space's arrays are read and validated on first use (or by
+    :meth:`load`), after the manifest checks."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any] | None,
+                 stored: dict[Space, StoredSpace]) -> None:
+        self.path, self.manifest = Path(path), manifest
+        self._stored = dict(stored)  # the first is the file's mu/sigma
+        self._loaded: dict[Space, GaussianStats] = {}
+
+    @property
+    def space(self) -> Space:
+        """The (backbone, output) of ``mu``/``sigma`` (Inception pool3 when unstated)."""
+        return next(iter(self._stored))
+
+    @property
+    def spaces(self) -> list[Space]:
+        return list(self._stored)
 
     @property
     def dim(self) -> int:
-        return int(self.stats.dim or 0)
+        return self._stored[self.space].dim
 
     @property
-    def space(self) -> tuple[str, str]:
-        """The (backbone, output) of ``mu``/``sigma`` (Inception pool3 when unstated)."""
-        m = self.manifest or {}
-        return (m.get("backbone") or "inception", m.get("output") or "pool3")
+    def stats(self) -> GaussianStats:
+        """The statistics of ``mu``/``sigma`` (read and validated on first use)."""
+        return self.stats_for(*self.space)
 
-    @property
-    def spaces(self) -> list[tuple[str, str]]:
-        return [self.space, *self.extra]
+    def _entry(self, backbone: str, output: str) -> StoredSpace:
+        entry = self._stored.get((backbone, output))
+        if entry is None:
+            raise UserError(space_missing_message(self, backbone, output))
+        return entry
+
+    def declared_dim(self, backbone: str, output: str) -> int:
+        """D of one feature space as its headers declare it (nothing is read)."""
+        return self._entry(backbone, output).dim
+
+    def load(self, spaces) -> None:
+        """Read and validate the arrays of ``spaces`` now (each once), so a bad matrix is
+        refused before any image is read."""
+        todo = [sp for sp in dict.fromkeys(tuple(sp) for sp in spaces) if sp not in self._loaded]
+        entries = [self._entry(*sp) for sp in todo]
+        if not todo:
+            return
+        with open_npz(self.path) as archive:
+            for sp, entry in zip(todo, entries, strict=True):
+                if {entry.mu, entry.sigma} - set(archive.names):
+                    raise UserError(f"{self.path}: the arrays of {space_name(*sp)} are missing")
+                mu, sigma = archive.read(entry.mu), archive.read(entry.sigma)
+                validate_gaussian(mu, sigma, self.path)
+                self._loaded[sp] = GaussianStats.from_mu_sigma(mu, sigma, entry.n)
 
     def stats_for(self, backbone: str, output: str) -> GaussianStats:
         """The statistics of one feature space; UserError naming the file's spaces if absent."""
-        if (backbone, output) == self.space:
-            return self.stats
-        if (backbone, output) in self.extra:
-            return self.extra[(backbone, output)][0]
-        raise UserError(space_missing_message(self, backbone, output))
+        self.load([(backbone, output)])
+        return self._loaded[(backbone, output)]
 
     def manifest_for(self, backbone: str, output: str) -> dict[str, Any] | None:
-        if (backbone, output) in self.extra:
-            return self.extra[(backbone, output)][1]
-        self.stats_for(backbone, output)
-        return self.manifest
+        return self._entry(backbone, output).manifest
 
     def features(self, backbone: str, output: str) -> ExtractedFeatures:
         """As the reference side of an evaluation (Gaussian statistics only)."""
@@ -94,8 +143,10 @@ class ReferenceStats:
     def features_for(self, spaces) -> ExtractedFeatures:
         """The reference side for several (backbone, output) spaces at once."""
         feats = ExtractedFeatures()
-        for space in dict.fromkeys(tuple(sp) for sp in spaces):
-            feats.gaussians[space] = self.stats_for(*space)
+        wanted = list(dict.fromkeys(tuple(sp) for sp in spaces))
+        self.load(wanted)
+        for space in wanted:
+            feats.gaussians[space] = self._loaded[space]
         return feats
 
     def check_dim(self, dim: int | None, what: str) -> None:
@@ -182,44 +233,65 @@ def save_reference_stats(
 
 
 def read_reference_stats(path: str | os.PathLike) -> ReferenceStats:
-    """Read and validate a statistics ``.npz`` (ours or pytorch-fid's); UserError naming the
-    file for anything unreadable or invalid."""
+    """Open a statistics ``.npz`` (ours or pytorch-fid's): its manifest, and the shapes and
+    dtypes its headers declare, checked; the matrices are read on first use. UserError naming
+    the file for anything unreadable or out of bounds."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file" + (" (it is a folder)" if path.is_dir() else ""))
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            files = set(data.files)
-            if not {"mu", "sigma"} <= files:
-                raise UserError(
-                    f"{path}: not a statistics file: it needs 'mu' and 'sigma' arrays "
-                    f"(it has {', '.join(sorted(files)) or 'none'})"
-                )
-            mu, sigma = data["mu"], data["sigma"]
-            n = data["n"] if "n" in files else None
-            raw = data["manifest"] if "manifest" in files else None
-            manifest = _manifest(raw, path)
-            extra_raw = []
-            for entry in (manifest or {}).get("extra_spaces") or []:
-                keys = (entry.get("mu"), entry.get("sigma"))
-                if not isinstance(entry, dict) or not set(keys) <= files:
-                    raise UserError(f"{path}: its manifest lists a feature space whose arrays "
-                                    "are missing; recompute the file with genmetrics stats")
-                nk = entry.get("n")
-                extra_raw.append((data[keys[0]], data[keys[1]],
-                                  data[nk] if nk in files else None, entry.get("manifest") or {}))
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - bad zip, pickled objects, truncated file...
-        raise UserError(f"{path}: not a readable statistics .npz ({type(exc).__name__}: {exc})") from None
-    count = _count(n, path)
-    validate_gaussian(mu, sigma, path)
-    extra: dict[tuple[str, str], tuple[GaussianStats, dict[str, Any]]] = {}
-    for e_mu, e_sigma, e_n, e_manifest in extra_raw:
-        validate_gaussian(e_mu, e_sigma, path)
-        space = (str(e_manifest.get("backbone")), str(e_manifest.get("output")))
-        extra[space] = (GaussianStats.from_mu_sigma(e_mu, e_sigma, _count(e_n, path)), e_manifest)
-    return ReferenceStats(path, GaussianStats.from_mu_sigma(mu, sigma, count), manifest, extra)
+    with open_npz(path) as archive:
+        files = set(archive.names)
+        if not {"mu", "sigma"} <= files:
+            raise UserError(
+                f"{path}: not a statistics file: it needs 'mu' and 'sigma' arrays "
+                f"(it has {', '.join(sorted(files)) or 'none'})"
+            )
+        manifest = _manifest(_small(archive, "manifest", "US", MAX_MANIFEST_BYTES, "a JSON string"), path)
+        n = _count(_small(archive, "n", "iuf", 16, "an integer sample count"), path)
+        first = (str((manifest or {}).get("backbone") or "inception"),
+                 str((manifest or {}).get("output") or "pool3"))
+        stored = {first: stored_space(archive, "mu", "sigma", n, manifest)}
+        listed = (manifest or {}).get("extra_spaces") or []
+        for entry in listed if isinstance(listed, list) else [None]:
+            entry = entry if isinstance(entry, dict) else {}
+            keys, m, nk = (entry.get("mu"), entry.get("sigma")), entry.get("manifest") or {}, entry.get("n")
+            if not all(isinstance(k, str) and k in files for k in keys) or not isinstance(m, dict):
+                raise UserError(f"{path}: its manifest lists a feature space whose arrays "
+                                "are missing; recompute the file with genmetrics stats")
+            nk = nk if isinstance(nk, str) else None
+            count = _count(_small(archive, nk, "iuf", 16, "an integer sample count"), path)
+            space = (str(m.get("backbone")), str(m.get("output")))
+            stored[space] = stored_space(archive, str(keys[0]), str(keys[1]), count, m)
+    return ReferenceStats(path, manifest, stored)
+
+
+def stored_space(archive: NpzArchive, mu: str, sigma: str, n: int | None,
+                 manifest: dict[str, Any] | None) -> StoredSpace:
+    """The declared ``mu`` (D,) and ``sigma`` (D, D) of one space, refused from the headers
+    when not floating point, not matching, or D above :data:`MAX_DIM`."""
+    hm = check_declared(archive, mu, kinds="f", ndim=(1,), max_items=MAX_DIM,
+                        what=f"a float vector of at most {MAX_DIM} dims")
+    d = hm.shape[0]
+    check_declared(archive, sigma, kinds="f", ndim=(2,), max_items=MAX_DIM * MAX_DIM,
+                   what=f"a float {d} x {d} matrix (as '{mu}' is {d}-d)")
+    hs = archive.headers[sigma]
+    if d == 0 or hs.shape != (d, d):
+        raise UserError(
+            f"{archive.path}: '{mu}' must be (D,) and '{sigma}' (D, D); the headers declare "
+            f"{hm.shape} and {hs.shape}"
+        )
+    return StoredSpace(mu, sigma, d, n, manifest)
+
+
+def _small(archive: NpzArchive, name: str | None, kinds: str, max_bytes: int, what: str):
+    """A small array (``n``, ``manifest``), read only once its header is within bounds."""
+    if name is None or name not in archive.headers:
+        return None
+    h = check_declared(archive, name, kinds=kinds, ndim=(0, 1), max_items=max_bytes, what=what)
+    if h.nbytes > max_bytes:
+        raise UserError(f"{archive.path}: '{name}' must be {what} of at most {max_bytes} bytes, "
+                        f"but its header declares {h.describe()}")
+    return archive.read(name)
 
 
 def _count(n: np.ndarray | None, path: Path) -> int | None:
@@ -227,9 +299,9 @@ def _count(n: np.ndarray | None, path: Path) -> int | None:
         return None
     value = n.item() if n.size == 1 else None
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not float(value).is_integer() or value < 2:
+    if not ok or not float(value).is_integer() or not 2 <= value <= MAX_COUNT:
         got = n.tolist() if n.size <= 4 else f"an array of shape {n.shape}"
-        raise UserError(f"{path}: 'n' must be an integer of at least 2, got {got!r}")
+        raise UserError(f"{path}: 'n' must be an integer from 2 to {MAX_COUNT:.0e}, got {got!r}")
     return int(value)
 
 
@@ -237,8 +309,9 @@ def _manifest(raw: np.ndarray | None, path: Path) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        manifest = json.loads(str(raw.item()))
-    except (ValueError, TypeError) as exc:
+        text = raw.item()
+        manifest = json.loads(text.decode("utf-8") if isinstance(text, bytes) else str(text))
+    except (ValueError, TypeError, RecursionError) as exc:
         raise UserError(f"{path}: its 'manifest' is not valid JSON ({exc}); recompute the file "
                         "with genmetrics stats") from None
     if not isinstance(manifest, dict):
@@ -264,38 +337,6 @@ def _from_early_manifest(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def validate_gaussian(mu: Any, sigma: Any, where: str | os.PathLike) -> None:
-    """``mu`` (D,) and ``sigma`` (D, D) real, finite, ``sigma`` symmetric and positive
-    semi-definite within :func:`tolerance`; a UserError naming ``where`` otherwise."""
-    mu, sigma = np.asarray(mu), np.asarray(sigma)
-    for name, arr in (("mu", mu), ("sigma", sigma)):
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise UserError(f"{where}: '{name}' must be a real numeric array, got {arr.dtype}")
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]) or mu.shape[0] == 0:
-        raise UserError(
-            f"{where}: 'mu' must be (D,) and 'sigma' (D, D); got {mu.shape} and {sigma.shape}"
-        )
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise UserError(f"{where}: the statistics contain NaN or infinite values")
-    tol = tolerance(mu.shape[0], sigma.dtype)
-    s = sigma.astype(np.float64)
-    scale = float(np.abs(s).max())
-    asym = float(np.abs(s - s.T).max())
-    if asym > tol * scale:
-        raise UserError(
-            f"{where}: the covariance is not symmetric (max |S - S^T| = {asym:.3g}, more than "
-            f"{tol:.0e} x max |S| = {scale:.3g})"
-        )
-    eig = np.linalg.eigvalsh((s + s.T) * 0.5)
-    top = float(np.abs(eig).max())
-    if eig[0] < -tol * top:
-        raise UserError(
-            f"{where}: the covariance is not positive semi-definite (smallest eigenvalue "
-            f"{eig[0]:.3g}, below -{tol:.0e} x the largest magnitude {top:.3g}); it is not a "
-            "covariance matrix"
-        )
-
-
 def check_reference(
     ref: ReferenceStats, backbone: Backbone, *, output: str, protocol: str | None = None
 ) -> None:
@@ -309,12 +350,12 @@ def check_reference(
             f"this run needs {space_name(backbone.name, output)}: make them with genmetrics "
             f"stats REAL --features {backbone.name}"
         )
-    stats = ref.stats_for(backbone.name, output)
+    dim = ref.declared_dim(backbone.name, output)
     dims = getattr(backbone, "output_dims", None) or {}
     want = dims.get(output)
-    if want is not None and stats.dim is not None and int(want) != int(stats.dim):
+    if want is not None and int(want) != int(dim):
         raise UserError(
-            f"{ref.path}: the {space_name(backbone.name, output)} statistics are {stats.dim}-d "
+            f"{ref.path}: the {space_name(backbone.name, output)} statistics are {dim}-d "
             f"but {backbone.name} {output} features are {want}-d; they were made with another "
             "network or layer: recompute them with genmetrics stats"
         )

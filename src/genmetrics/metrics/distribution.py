@@ -4,6 +4,7 @@ density/coverage, sFID, FD∞, sliced Wasserstein and CMMD.
 The math lives in :mod:`genmetrics.metrics.functional`; this module only declares which
 features each metric needs and wires them in. A feature space is a (backbone, output) pair
 named by the ``features`` option (``--features``): ``inception`` (pool3, the default),
+``inception-64``/``-192``/``-768`` (the intermediate taps torchmetrics offers),
 ``dinov2-vit-{s,b,l,g}14`` (CLS after the final norm) or ``clip-vit-*`` (image embeddings).
 ``fd``, ``kd``, ``precision``, ``recall``, ``density``, ``coverage``, ``fd_infinity`` and
 ``swd`` follow it; the presets are fixed: ``fid``/``kid`` (Inception pool3), ``sfid``
@@ -25,7 +26,7 @@ from genmetrics.features.extract import FeatureRequest
 from genmetrics.features.gaussian import GaussianStats
 from genmetrics.metrics.functional.cmmd import CMMD_SCALE, CMMD_SIGMA, cmmd
 from genmetrics.metrics.functional.fd_infinity import fd_infinity
-from genmetrics.metrics.functional.frechet import frechet_distance, rank_warnings
+from genmetrics.metrics.functional.frechet import frechet_distance_from_stats, rank_warnings
 from genmetrics.metrics.functional.inception_score import inception_score
 from genmetrics.metrics.functional.kid import kernel_inception_distance
 from genmetrics.metrics.functional.prdc import prdc
@@ -41,8 +42,13 @@ CMMD_BACKBONE = "clip-vit-l-14-336-cmmd"
 
 Space = tuple[str, str]
 
+INCEPTION_TAPS = ("64", "192", "768")
+"""Inception's intermediate taps that torchmetrics' ``FrechetInceptionDistance(feature=…)``
+offers, each its own backbone ``inception-<tap>`` (own cache rows; pool3's are untouched)."""
+
 FEATURE_SPACES: dict[str, Space] = {
     "inception": (INCEPTION, POOL3),
+    **{f"inception-{tap}": (f"inception-{tap}", tap) for tap in INCEPTION_TAPS},
     **{f"dinov2-vit-{s}14": (f"dinov2-vit-{s}14", "cls") for s in "sblg"},
     **{n: (n, "embed") for n in ("clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14",
                                  "clip-vit-l-14-336")},
@@ -112,21 +118,52 @@ def _stats_digest(*stats: GaussianStats) -> str:
     return h.hexdigest()
 
 
+def _rows(feats: Any, space: Space) -> np.ndarray | None:
+    """The per-image rows of ``space`` when the run kept them (grouped runs, or another metric
+    asked for them), for the exact n x n Fréchet route; ``None`` otherwise."""
+    arrays = getattr(feats, "arrays", None) or {}
+    rows = arrays.get(space)
+    return rows if rows is not None and rows.ndim == 2 and len(rows) else None
+
+
+SFID_PROTOCOL = "tf1"
+"""The resize of the ADM evaluator's sFID (its TF graph resizes with TF1 bilinear)."""
+
+
+def _protocol_warnings(name: str, extra: dict[str, Any]) -> list[str]:
+    """sFID under another protocol than the ADM evaluator's is another number (1.1 % apart on
+    real images): said in the value's warnings."""
+    protocol = extra.get("features", {}).get("protocol")
+    if name != "sfid" or protocol in (None, SFID_PROTOCOL):
+        return []
+    return [f"sFID under protocol '{protocol}' is not comparable with the ADM evaluator's sFID "
+            f"(published sFIDs are '{SFID_PROTOCOL}' numbers; 1.1 % apart on real images): pass "
+            f"--protocol {SFID_PROTOCOL} to compare with them"]
+
+
 def _frechet(name: str, space: SpaceFn) -> Callable[[MetricContext], MetricValue]:
     def compute(ctx: MetricContext) -> MetricValue:
         sp = space(ctx.options)
         ref = ctx.require_reference(name)
         a, b = ctx.generated.gaussian(*sp), ref.gaussian(*sp)
+        dim = a.dim or 0
+        rows_a, rows_b = _rows(ctx.generated, sp), _rows(ref, sp)
+        few = [r for r, s in ((rows_a, a), (rows_b, b)) if r is not None and (s.n or 0) <= dim]
         memo = getattr(ctx.services, "derived", None)  # a pure function of the statistics
-        prefix = "fid/v1/" if sp == (INCEPTION, POOL3) else f"fd/v1/{sp[0]}/{sp[1]}/"
-        key = prefix + _stats_digest(a, b) if memo is not None else None
-        value = memo.get_value(key) if memo is not None else None
-        if value is None:
-            value = frechet_distance(a.mean, a.cov, b.mean, b.cov)
-            if memo is not None:
-                memo.put_value(key, value)
-        return MetricValue(float(value), extra=_space_extra(ctx, sp),
-                           warnings=rank_warnings(a.n, b.n, a.dim or 0))
+        value = None
+        if few:  # a side with no more rows than dims enters through its rows: exact, cheap
+            value = frechet_distance_from_stats(a, b, rows_a=rows_a, rows_b=rows_b, warn=False)
+        else:
+            prefix = "fid/v2/" if sp == (INCEPTION, POOL3) else f"fd/v2/{sp[0]}/{sp[1]}/"
+            key = prefix + _stats_digest(a, b) if memo is not None else None
+            value = memo.get_value(key) if memo is not None else None
+            if value is None:
+                value = frechet_distance_from_stats(a, b, warn=False)
+                if memo is not None:
+                    memo.put_value(key, value)
+        extra = _space_extra(ctx, sp)
+        return MetricValue(float(value), extra=extra,
+                           warnings=rank_warnings(a.n, b.n, dim) + _protocol_warnings(name, extra))
 
     return compute
 
@@ -202,7 +239,7 @@ def _fd_infinity(ctx: MetricContext) -> MetricValue:
     low = int(ctx.options["fd_infinity_min"]) or None
     res = fd_infinity(ctx.generated.array(*sp), ref.mean, ref.cov,
                       points=int(ctx.options["fd_infinity_points"]), n_min=low,
-                      seed=int(ctx.options["seed"]))
+                      seed=int(ctx.options["seed"]), ref_n=ref.n)
     extra = {"slope": res.slope, "sizes": [int(s) for s in res.sizes],
              "fds": [float(v) for v in res.fds], **_space_extra(ctx, sp)}
     return MetricValue(res.value, extra=extra)
@@ -236,6 +273,11 @@ def register() -> None:
             group="distribution", **kw,
         ))
 
+    def on(space) -> tuple[str, ...]:  # the options a feature space reads
+        return ("features",) if space is opt else ()
+
+    opt_gen, opt_gauss = _requests(opt), _requests(opt, "gaussian")
+
     for name, desc, space in (
         ("fid", "Fréchet Inception Distance (Heusel et al. 2017), pool3, float64 eigen-sqrt",
          _fixed((INCEPTION, POOL3))),
@@ -246,28 +288,32 @@ def register() -> None:
          _fixed(DINOV2_L)),
         ("fd_clip", "FD on CLIP ViT-L/14 image embeddings", _fixed(CLIP_L)),
     ):
-        dist(name, desc, _frechet(name, space), _requests(space, "gaussian"),
-             _requests(space, "gaussian"), higher_is_better=False)
+        gauss = opt_gauss if space is opt else _requests(space, "gaussian")
+        dist(name, desc, _frechet(name, space), gauss, gauss, higher_is_better=False,
+             options=on(space))
     for name, desc, space in (
         ("kid", "Kernel Inception Distance (Bińkowski et al. 2018), cubic kernel, unbiased MMD²",
          _fixed((INCEPTION, POOL3))),
         ("kd", "Kernel distance on --features, cubic kernel, unbiased MMD²", opt),
         ("kd_dinov2", "Kernel distance on DINOv2 ViT-L/14 CLS features", _fixed(DINOV2_L)),
     ):
-        dist(name, desc, _kd(name, space), _requests(space), _requests(space),
-             higher_is_better=False)
+        req = opt_gen if space is opt else _requests(space)
+        dist(name, desc, _kd(name, space), req, req, higher_is_better=False,
+             options=(*on(space), "kid_subsets", "kid_subset_size"))
     register_metric(MetricSpec(
-        "is", "Inception Score (Salimans et al. 2016), 1008 logits, 10 splits",
-        _is, generated=lambda o: (FeatureRequest(INCEPTION, LOGITS),), group="distribution",
+        "is", "Inception Score (Salimans et al. 2016) on the 1008 logits: mean ± std over "
+        "--is-splits splits", _is, generated=lambda o: (FeatureRequest(INCEPTION, LOGITS),),
+        group="distribution", options=("is_splits",),
     ))
     for name, k in (("precision", "pr_k"), ("recall", "pr_k"), ("density", "dc_k"), ("coverage", "dc_k")):
         dist(name, f"{name} on k-NN manifolds of --features (Kynkäänniemi 2019 / Naeem 2020)",
-             _prdc_metric(name, k), _requests(opt), _requests(opt))
-    dist("fd_infinity", "FD∞ (Chong & Forsyth 2020): FD at 15 sizes, linear fit in 1/N, on "
-         "--features", _fd_infinity, _requests(opt), _requests(opt, "gaussian"),
-         higher_is_better=False, min_images=10)
-    dist("swd", "sliced Wasserstein-2 distance of --features (seeded projections)", _swd,
-         _requests(opt), _requests(opt), higher_is_better=False, min_images=1)
+             _prdc_metric(name, k), opt_gen, opt_gen, options=("features", k, "prdc_chunk_size"))
+    dist("fd_infinity", "FD∞ (Chong & Forsyth 2020): FD at --fd-infinity-points sample sizes, "
+         "linear fit in 1/N, on --features", _fd_infinity, opt_gen, opt_gauss, higher_is_better=False, min_images=10,
+         options=("features", "fd_infinity_points", "fd_infinity_min"))
+    dist("swd", "sliced Wasserstein-2 distance (SW2) of --features: root mean square of the "
+         "1-D Wasserstein-2 distances along --swd-projections seeded unit directions", _swd, opt_gen, opt_gen, higher_is_better=False, min_images=1,
+         options=("features", "swd_projections"))
     cmmd_space = _fixed((CMMD_BACKBONE, "embed"))
     dist("cmmd", "CMMD (Jayasumana et al. 2024): RBF MMD (sigma 10, x1000) of CLIP ViT-L/14@336 "
          "embeddings", _cmmd, _requests(cmmd_space), _requests(cmmd_space),

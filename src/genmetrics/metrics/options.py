@@ -57,7 +57,10 @@ def declare_options(*options: MetricOption) -> None:
     for option in options:
         known = _OPTIONS.get(option.name)
         if known is not None and known != option:
-            raise ValueError(f"metric option {option.name!r} is declared twice, differently")
+            raise UserError(
+                f"metric option '{option.name}' ({option.flag}) is already declared differently "
+                f"(default {known.default!r}: {known.help}); give the new option another name"
+            )
         _OPTIONS[option.name] = option
 
 

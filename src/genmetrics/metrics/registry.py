@@ -13,6 +13,7 @@ import numpy as np
 
 from genmetrics.errors import UserError
 from genmetrics.features.extract import ExtractedFeatures, FeatureRequest
+from genmetrics.overrides import claim
 
 
 @dataclass
@@ -112,12 +113,20 @@ class MetricSpec:
     higher_is_better: bool = True
     min_images: int = 2
     group: str = ""
+    options: tuple[str, ...] = ()
+    """Names of the metric options it reads (:mod:`genmetrics.metrics.options`), for listings."""
+    weights: Callable[[dict[str, Any]], tuple[str, ...]] = lambda options: ()
+    """Weights it loads besides its backbones' (e.g. the aesthetic head), for listings."""
 
 
 _METRICS: dict[str, MetricSpec] = {}
 
 
-def register_metric(spec: MetricSpec) -> MetricSpec:
+def register_metric(spec: MetricSpec, *, replace: bool = False) -> MetricSpec:
+    """Add ``spec``. A name already registered is refused (:class:`UserError`) unless
+    ``replace=True``; a replacement is recorded for the manifests
+    (:func:`genmetrics.overrides.replacements`)."""
+    claim("metric", spec.name, spec.name in _METRICS, replace, "register_metric")
     _METRICS[spec.name] = spec
     return spec
 

@@ -189,22 +189,33 @@ def register() -> None:
     def clip_req(o):
         return _embed(o["clip_model"])
 
+    def head(o) -> tuple[str, ...]:
+        name = AESTHETIC_HEADS.get((o["aesthetic_head"], o["aesthetic_model"]))
+        return (name,) if name else ()
+
+    clip = ("clip_model",)
     register_metric(MetricSpec(
         "clip_score", "CLIP score of each image against its prompt (convention: --clip-score-convention)",
-        _clip_score, generated=clip_req, needs_prompts=True, min_images=1, group="text-image"))
+        _clip_score, generated=clip_req, needs_prompts=True, min_images=1, group="text-image",
+        options=(*clip, "clip_score_convention")))
     register_metric(MetricSpec(
         "clip_directional", "CLIP directional similarity of an edit (Gal et al. 2022)",
-        _clip_directional, generated=clip_req, needs_prompts=True, min_images=1, group="editing"))
+        _clip_directional, generated=clip_req, needs_prompts=True, min_images=1, group="editing",
+        options=clip))
     register_metric(MetricSpec(
         "clip_image_similarity", "CLIP image-image cosine between source and edited image",
-        _clip_image_similarity, generated=clip_req, needs_prompts=True, min_images=1, group="editing"))
+        _clip_image_similarity, generated=clip_req, needs_prompts=True, min_images=1, group="editing",
+        options=clip))
     register_metric(MetricSpec(
         "aesthetic", "LAION aesthetic score (improved MLP on ViT-L/14 by default)",
-        _aesthetic, generated=lambda o: _embed(o["aesthetic_model"]), min_images=1, group="text-image"))
+        _aesthetic, generated=lambda o: _embed(o["aesthetic_model"]), min_images=1, group="text-image",
+        options=("aesthetic_head", "aesthetic_model"), weights=head))
     register_metric(MetricSpec(
         "hps", "Human Preference Score v2 / v2.1 (100·cos on OpenCLIP ViT-H-14)",
-        _hps, generated=lambda o: _embed(_hps_model(o)), needs_prompts=True, min_images=1, group="text-image"))
+        _hps, generated=lambda o: _embed(_hps_model(o)), needs_prompts=True, min_images=1, group="text-image",
+        options=("hps_version",)))
     for which in ("precision", "recall"):
         register_metric(MetricSpec(
             f"object_{which}", f"zero-shot CLIP object {which} (macro; per class and confusion in extras)",
-            _zero_shot_metric(which), generated=clip_req, needs_prompts=True, min_images=1, group="text-image"))
+            _zero_shot_metric(which), generated=clip_req, needs_prompts=True, min_images=1, group="text-image",
+            options=(*clip, "labels", "label_template")))

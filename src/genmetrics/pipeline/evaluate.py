@@ -112,18 +112,28 @@ def evaluate(
         prompts=sources.prompts_for(gen.ids),
     )
     try:
-        context = MetricContext(gen, ref, plan.options, services, requested=plan.names)
-        values = {spec.name: _compute(spec, context) for spec in plan.specs}
-        by_group = _group_values(plan, _named_groups(groups, gen, services), group_metrics,
-                                 gen, ref, services)
+        result = features_to_result(plan, gen, ref, services, instances, ref_stats=ref_stats,
+                                    assignment=sources.assignment, prompts=prompts,
+                                    protocol=protocol, seed=seed, device=device, dtype=dtype,
+                                    reference=reference)
+        result.groups = _group_values(plan, _named_groups(groups, gen, services), group_metrics,
+                                      gen, ref, services)
     finally:
         if services.store is not None:
             services.store.close()
-    result = _result(plan, values, gen, ref, ref_stats, services, sources.assignment, prompts,
-                     instances, protocol=protocol, seed=seed, device=device, dtype=dtype,
-                     reference=reference)
-    result.groups = by_group
     return result
+
+
+def features_to_result(plan: EvaluationPlan, gen: ExtractedFeatures, ref: ExtractedFeatures | None,
+                       services: MetricServices, instances: dict[str, Backbone], *,
+                       ref_stats=None, assignment=None, prompts=None, **run: Any) -> EvaluationResult:
+    """Every metric of ``plan`` from extracted features, as the result ``evaluate`` returns:
+    the step shared with :class:`genmetrics.pipeline.evaluator.Evaluator`. ``run`` holds the
+    run's settings for the manifest (``protocol``, ``seed``, ``device``, ``dtype``,
+    ``reference``)."""
+    context = MetricContext(gen, ref, plan.options, services, requested=plan.names)
+    values = {spec.name: _compute(spec, context) for spec in plan.specs}
+    return _result(plan, values, gen, ref, ref_stats, services, assignment, prompts, instances, **run)
 
 
 @dataclass
@@ -256,8 +266,9 @@ def _split_reference(plan: EvaluationPlan, reference: Any) -> tuple[tuple, tuple
 
 def _stats_file(requests: Sequence[FeatureRequest], reference: Any,
                 instances: dict[str, Backbone], protocol: str):
-    """A statistics ``.npz`` as the reference: read and checked against the backbone, output
-    and protocol of this run before any image is read."""
+    """A statistics ``.npz`` as the reference, before any image is read: its headers and
+    manifest checked against the backbone, output, dims and protocol of this run first, then
+    only the matrices of the spaces this run uses read and validated."""
     if any(r.form != "gaussian" for r in requests):
         raise UserError(
             f"{reference}: a statistics file only serves Fréchet distances (fid, sfid, fd…); "
@@ -267,6 +278,7 @@ def _stats_file(requests: Sequence[FeatureRequest], reference: Any,
     for request in requests:
         refstats.check_reference(ref, instances[request.backbone], output=request.output,
                                  protocol=protocol)
+    ref.load([(r.backbone, r.output) for r in requests])
     return ref
 
 

@@ -130,10 +130,17 @@ def _run_shard(fn: Callable[[], ExtractedFeatures], listing: str) -> _ShardResul
         return _ShardResult(None, str(exc), exc.exit_code, listing)
 
 
+def _raise_error(r: _ShardResult, where: str) -> None:
+    """The one-line error a shard returned, raised here with its exit code."""
+    if r.error is not None:
+        error = UserError(f"{where}: {r.error}")
+        error.exit_code = r.exit_code  # an instance attribute: UserError takes no keywords
+        raise error
+
+
 def _merge_shards(results: Sequence[_ShardResult], listing: str, where: str) -> ExtractedFeatures:
     for i, r in enumerate(results):
-        if r.error is not None:
-            raise UserError(f"{where} {i}: {r.error}", exit_code=r.exit_code)
+        _raise_error(r, f"{where} {i}")
         if r.listing != listing:
             raise UserError(
                 f"{where} {i} sees a different list of images than the main process; every "
@@ -195,6 +202,8 @@ class ShardJob:
     requests: tuple[FeatureRequest, ...]
     backbones: tuple[str, ...]
     settings: ExtractionSettings
+    counter: Any = None
+    """A :class:`~genmetrics.distributed.RayCounter` actor: images done, for the driver."""
 
 
 def run_shard_job(job: ShardJob) -> _ShardResult:
@@ -220,7 +229,9 @@ def run_shard_job(job: ShardJob) -> _ShardResult:
         if opts.device.startswith("cuda"):
             opts = replace(opts, device="cuda")  # the GPU Ray gave this task
         backbones = {name: create_backbone(name, opts) for name in job.backbones}
-        return _extract_items(job.side, items, job.requests, backbones, job.settings)
+        counter = job.counter
+        advance = (lambda k: counter.add.remote(k)) if counter is not None else None
+        return _extract_items(job.side, items, job.requests, backbones, job.settings, advance)
 
     return _run_shard(work, "")
 
@@ -243,6 +254,7 @@ class RayRunner:
         settings.check_shared_cache()
         in_memory = not isinstance(source, (str, os.PathLike))
         task = ray.remote(num_gpus=self.gpus_per_task)(run_shard_job)
+        counter = distributed.ray_counter(ray)
         refs = []
         for index in range(self.shards):
             lo, hi = shard_bounds(len(items), index, self.shards, settings.batch_size)
@@ -253,15 +265,21 @@ class RayRunner:
             job = ShardJob(side, None if in_memory else os.fspath(source), ids,
                            tuple(i.prompt for i in part), tuple(part) if in_memory else None, tuple(requests),
                            tuple(dict.fromkeys(r.backbone for r in requests)),
-                           replace(settings, progress=False))
+                           replace(settings, progress=False), counter)
             refs.append(task.remote(job))
-        results = []
         with progress_bar(len(items), f"{side} images ({len(refs)} Ray tasks)", settings.progress) as advance:
-            for ref in refs:  # in shard order: the merge keeps the list order
-                results.append(ray.get(ref))
-                if results[-1].features is not None:
-                    advance(len(results[-1].features) + len(results[-1].features.skipped))
+            results = distributed.ray_wait(
+                ray, refs, what="Ray tasks", items=len(items), counter=counter,
+                on_result=_shard_done, advance=advance,
+            )
         return _merge_shards(results, "", "Ray task")
+
+
+def _shard_done(index: int, result: _ShardResult) -> int:
+    """A Ray task's result as it arrives: its error ends the run at once (the other tasks
+    are cancelled); else the images it covers."""
+    _raise_error(result, f"Ray task {index}")
+    return len(result.features) + len(result.features.skipped) if result.features is not None else 0
 
 
 def make_runner(ray: str | bool | None = None) -> Runner:

@@ -7,6 +7,8 @@ import importlib.metadata
 import platform
 from typing import Any
 
+from genmetrics.overrides import replacements
+
 LIBRARIES = ("genmetrics", "torch", "numpy", "scipy", "pillow", "transformers", "diffusers", "safetensors")
 
 
@@ -21,8 +23,12 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
 
 
 def base_manifest(**fields: Any) -> dict[str, Any]:
-    return {
+    out = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "libraries": library_versions(),
         **fields,
     }
+    replaced = replacements()  # a plugin that replaced a built-in metric, backbone or weights
+    if replaced:
+        out["replaced_registrations"] = replaced
+    return out

@@ -31,8 +31,15 @@ class EvaluationResult:
         seen = (f"{name}: {w}" for name, m in self.metrics.items() for w in m.warnings)
         return list(dict.fromkeys(seen))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types; non-finite numbers are ``null`` with a ``*_nonfinite`` reason."""
+    def to_dict(self, prefix: str | None = None) -> dict[str, Any]:
+        """Plain JSON types; non-finite numbers are ``null`` with a ``*_nonfinite`` reason.
+
+        With ``prefix`` (e.g. ``"val/"``): flat ``{prefix + name: float}`` of every metric's
+        value, std and 95 % CI (``name_std``, ``name_ci_low``, ``name_ci_high``), and each
+        group's as ``prefix + group/name`` — what any tracker's ``log(dict)`` takes
+        (TensorBoard ``add_scalar`` per item, W&B, MLflow ``log_metrics``)."""
+        if prefix is not None:
+            return _scalars(prefix, self.metrics, self.groups)
         return jsonable({
             "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
             "warnings": self.warnings,
@@ -57,3 +64,17 @@ class EvaluationResult:
                 write_table(tmp / names["per_image_parquet"], self.per_image)
                 write_table(tmp / names["per_image_csv"], self.per_image)
         return {key: out / name for key, name in names.items()}
+
+
+def _scalars(prefix: str, metrics: dict[str, MetricValue],
+             groups: dict[str, dict[str, MetricValue]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    sets = [(prefix, metrics)] + [(f"{prefix}{g}/", values) for g, values in groups.items()]
+    for start, values in sets:
+        for name, m in values.items():
+            out[f"{start}{name}"] = float(m.value)
+            if m.std is not None:
+                out[f"{start}{name}_std"] = float(m.std)
+            if m.ci is not None:
+                out[f"{start}{name}_ci_low"], out[f"{start}{name}_ci_high"] = float(m.ci[0]), float(m.ci[1])
+    return out

@@ -18,6 +18,9 @@ Policy (recorded in every manifest as ``DECODE_POLICY``):
   most ``MAX_ASPECT_RATIO``:1 (a 1×2,000,000 strip is no photograph, and resizing it to a
   square would be meaningless).
 - Truncated, zero-byte or non-image files raise :class:`ImageDecodeError` naming the file.
+- Encoded files are read lazily from disk (never whole); where bytes must be held (an archive
+  member), at most :data:`MAX_ENCODED_BYTES`, and no more than :func:`max_encoded_bytes`
+  of the size its header declares.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import struct
 import threading
 import warnings
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -38,10 +42,17 @@ from genmetrics.errors import ImageDecodeError
 MAX_PIXELS = 89_478_485
 MAX_ASPECT_RATIO = 100
 DECODE_POLICY = (
-    "exif-transpose; alpha-dropped; gray-replicated; 16bit-high-byte; pil-convert-rgb; no-icc; "
-    f"max-pixels {MAX_PIXELS}; max-aspect {MAX_ASPECT_RATIO}"
+    "exif-transpose; alpha-dropped; gray-replicated; 16bit-high-byte; float-nonfinite-refused; "
+    f"pil-convert-rgb; no-icc; max-pixels {MAX_PIXELS}; max-aspect {MAX_ASPECT_RATIO}"
 )
-DECODE_REVISION = "2"
+MAX_BYTES_PER_PIXEL = 8
+"""The most an uncompressed encoding stores per pixel (16-bit RGBA; float gray is 4)."""
+METADATA_BYTES = 16 << 20
+"""Room for metadata (EXIF, ICC, XMP, text chunks) beside the pixels of one encoded image."""
+MAX_ENCODED_BYTES = MAX_PIXELS * MAX_BYTES_PER_PIXEL + METADATA_BYTES
+"""No encoded image within the pixel limit needs more bytes (≈ 732 MB): a larger file or
+archive member is refused before it is read."""
+DECODE_REVISION = "3"
 """Changes whenever decoding could give other pixels for the same file (part of cache keys)."""
 
 
@@ -87,6 +98,12 @@ def check_dimensions(width: int, height: int, where: str) -> None:
         )
 
 
+def max_encoded_bytes(width: int, height: int) -> int:
+    """The most bytes an encoded ``width`` x ``height`` image can need (uncompressed pixels
+    plus metadata): more is no image of that size but padding, or a bomb."""
+    return int(width) * int(height) * MAX_BYTES_PER_PIXEL + METADATA_BYTES
+
+
 def _high_byte(arr: np.ndarray) -> np.ndarray:
     return np.clip(arr.astype(np.int64) >> 8, 0, 255).astype(np.uint8)
 
@@ -104,7 +121,12 @@ def pil_to_rgb_array(img: Image.Image, where: str = "image") -> np.ndarray:
         return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=-1))
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        arr = np.clip(np.rint(np.nan_to_num(arr)), 0, 255).astype(np.uint8)
+        if not np.isfinite(arr).all():
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            raise ImageDecodeError(
+                where, f"float image with {bad} NaN or infinite pixel value(s); fix or re-export it"
+            )
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=-1))
     if mode != "RGB":
         if mode == "P" and "transparency" in img.info:
@@ -141,18 +163,18 @@ def decode_image(data: bytes | np.ndarray, where: str) -> np.ndarray:
     return load_rgb(open_image(data, where), where)
 
 
-def open_image(data: bytes | str, where: str) -> Image.Image:
-    """Open encoded bytes, or a file by its path (read lazily, never whole into memory),
-    and check the size from the header alone: no pixel is decoded yet."""
+def open_image(data: bytes | str | BinaryIO, where: str) -> Image.Image:
+    """Open encoded bytes, a file by its path or an open binary file (read lazily, never
+    whole into memory), and check the size from the header alone: no pixel is decoded yet."""
     if isinstance(data, bytes) and not data:
         raise ImageDecodeError(where, "empty file (0 bytes); remove it or regenerate it")
     try:
         with decoding(where):
-            img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+            img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)  # type: ignore[arg-type]
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(where, f"refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
-        if isinstance(data, str) and os.path.getsize(data) == 0:
+        if (os.path.getsize(data) if isinstance(data, str) else _size_of(data)) == 0:
             raise ImageDecodeError(where, "empty file (0 bytes); remove it or regenerate it") from None
         raise ImageDecodeError(where, "not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -163,6 +185,15 @@ def open_image(data: bytes | str, where: str) -> Image.Image:
         img.close()
         raise
     return img
+
+
+def _size_of(data: bytes | BinaryIO) -> int:
+    if isinstance(data, bytes):
+        return len(data)
+    try:
+        return os.fstat(data.fileno()).st_size
+    except (OSError, AttributeError, ValueError):
+        return -1
 
 
 def load_rgb(img: Image.Image, where: str) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Image sources: enumerate images as :class:`ImageItem` records with a stable id.
 
-A source is a folder (recursive, sorted), a ``.zip`` / ``.tar`` / ``.tar.gz`` / ``.tgz`` archive,
+A source is a folder (recursive, sorted), a ``.zip`` / ``.tar`` / ``.tar.gz`` / ``.tgz`` archive
+(read within the decode limits: :mod:`genmetrics.sources.archives`),
 a text file listing image paths (one a line, relative to the list file), or in Python a sequence
 of numpy arrays, torch tensors or PIL images. Ids are the relative path without the extension,
 in POSIX form (``anime/00042``), so that sets of images can be matched by id.
@@ -9,13 +10,8 @@ in POSIX form (``anime/00042``), so that sets of images can be matched by id.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tarfile
-import tempfile
-import threading
-import zipfile
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -75,19 +71,19 @@ def is_image_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _unsupported(name: str) -> str | None:
+def unsupported_reason(name: str) -> str | None:
     suffix = PurePosixPath(name).suffix.lower()
     if suffix in UNSUPPORTED_EXTENSIONS:
         return f"{suffix} images are not read (convert them to PNG)"
     return None
 
 
-def _strip_ext(rel: str) -> str:
+def strip_ext(rel: str) -> str:
     p = PurePosixPath(rel)
     return str(p.with_suffix("")) if p.suffix else rel
 
 
-def _unique_ids(items: list[ImageItem], source: str) -> list[ImageItem]:
+def unique_ids(items: list[ImageItem], source: str) -> list[ImageItem]:
     seen: dict[str, str] = {}
     for item in items:
         if item.id in seen:
@@ -99,12 +95,31 @@ def _unique_ids(items: list[ImageItem], source: str) -> list[ImageItem]:
     return items
 
 
+def read_file_bounded(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of an image file, refused (:class:`OSError`) when it is larger than any
+    encoded image within the decode policy's pixel limit, or is not a regular file."""
+    from genmetrics.sources.decode import MAX_ENCODED_BYTES
+
+    limit = MAX_ENCODED_BYTES if limit is None else limit
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise OSError(
+                f"file is {size:,} bytes, more than any image within the decode limits needs "
+                f"({limit:,}); not read"
+            )
+        data = f.read(size)  # as stat'ed: f.read(limit) would allocate the whole limit
+        if len(data) == size and f.read(1):
+            raise OSError(f"file {path} grew while being read; not read")
+    return data
+
+
 def _file_reader(path: Path) -> Callable[[], bytes]:
-    return lambda: path.read_bytes()
+    return lambda: read_file_bounded(path)
 
 
 def _file_item(rel: str, path: Path) -> ImageItem:
-    return ImageItem(printable(_strip_ext(rel)), printable(str(path)), _file_reader(path), str(path))
+    return ImageItem(printable(strip_ext(rel)), printable(str(path)), _file_reader(path), str(path))
 
 
 def folder_items(folder: Path) -> ItemList:
@@ -142,93 +157,11 @@ def folder_items(folder: Path) -> ItemList:
                     problems.append((printable(str(path)), "broken symbolic link"))
                 else:
                     problems.append((printable(str(path)), "not a regular file"))
-            elif (reason := _unsupported(name)) is not None:
+            elif (reason := unsupported_reason(name)) is not None:
                 problems.append((printable(str(path)), reason))
     found.sort(key=lambda pair: pair[0])
     items = [_file_item(rel, path) for rel, path in found]
-    return ItemList(_unique_ids(items, printable(str(folder))), problems)
-
-
-class _ZipReader:
-    """One open archive shared by every item (opening it per member made reading O(N²))."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._zip: zipfile.ZipFile | None = None
-        self._lock = threading.Lock()
-
-    def read(self, info: zipfile.ZipInfo) -> bytes:
-        with self._lock:
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.path)
-            try:
-                return self._zip.read(info)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-                raise OSError(f"corrupt zip member ({exc})") from None
-
-
-def zip_items(path: Path) -> ItemList:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable zip archive ({exc})") from None
-    reader = _ZipReader(path)
-    problems = [(f"{path}!{i.filename}", r) for i in infos if (r := _unsupported(i.filename))]
-    infos = sorted((i for i in infos if is_image_name(i.filename)), key=lambda i: i.filename)
-    items = [
-        ImageItem(_strip_ext(i.filename), f"{path}!{i.filename}", (lambda i=i: reader.read(i)))
-        for i in infos
-    ]
-    return ItemList(_unique_ids(items, str(path)), problems)
-
-
-class _TarReader:
-    """Members read by offset from an uncompressed copy: memory stays bounded by one image.
-    A compressed archive is decompressed once into an anonymous temporary file."""
-
-    def __init__(self, fileobj) -> None:
-        self._file = fileobj
-        self._lock = threading.Lock()
-
-    def read(self, offset: int, size: int) -> bytes:
-        with self._lock:
-            self._file.seek(offset)
-            data = self._file.read(size)
-        if len(data) != size:
-            raise OSError("tar member is truncated")
-        return data
-
-
-def tar_items(path: Path) -> ItemList:
-    try:
-        with tarfile.open(path) as tf:
-            compressed = not isinstance(tf.fileobj, io.BufferedReader)
-        if compressed:
-            spool = tempfile.TemporaryFile()
-            with tarfile.open(path) as tf:
-                raw = tf.fileobj
-                raw.seek(0)  # type: ignore[union-attr]  (decompressed stream, from its start)
-                while block := raw.read(1 << 20):  # type: ignore[union-attr]
-                    spool.write(block)
-        else:
-            spool = open(path, "rb")  # noqa: SIM115 - kept open for the items' lifetime
-        spool.seek(0)
-        with tarfile.open(fileobj=spool, mode="r:") as tf:
-            members = [m for m in tf.getmembers() if m.isfile()]
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise UserError(f"{path}: not a readable tar archive ({exc})") from None
-    reader = _TarReader(spool)
-    problems = [(f"{path}!{m.name}", r) for m in members if (r := _unsupported(m.name))]
-    members = sorted((m for m in members if is_image_name(m.name)), key=lambda m: m.name)
-    items = [
-        ImageItem(
-            _strip_ext(m.name), f"{path}!{m.name}",
-            (lambda m=m: reader.read(m.offset_data, m.size)),
-        )
-        for m in members
-    ]
-    return ItemList(_unique_ids(items, str(path)), problems)
+    return ItemList(unique_ids(items, printable(str(folder))), problems)
 
 
 def list_file_items(path: Path) -> ItemList:
@@ -250,10 +183,10 @@ def list_file_items(path: Path) -> ItemList:
         except ValueError:
             rel = p.as_posix().lstrip("/")
         if not is_image_name(p.name):
-            problems.append((str(p), _unsupported(p.name) or "not an image file name"))
+            problems.append((str(p), unsupported_reason(p.name) or "not an image file name"))
             continue
         items.append(_file_item(rel, p))
-    return ItemList(_unique_ids(items, str(path)), problems)
+    return ItemList(unique_ids(items, str(path)), problems)
 
 
 def _to_uint8_rgb(obj: Any, where: str) -> np.ndarray:
@@ -319,8 +252,12 @@ def items_from(source: Any) -> ItemList:
         elif not path.exists():
             raise UserError(f"{path}: no such file or folder")
         elif name.endswith(".zip"):
+            from genmetrics.sources.archives import zip_items
+
             items = zip_items(path)
         elif name.endswith(ARCHIVE_SUFFIXES[1:]) or tarfile.is_tarfile(path):
+            from genmetrics.sources.archives import tar_items
+
             items = tar_items(path)
         elif name.endswith(LIST_SUFFIXES):
             items = list_file_items(path)

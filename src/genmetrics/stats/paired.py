@@ -14,7 +14,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from genmetrics.errors import UserError
 from genmetrics.stats.bootstrap import bootstrap_ci
@@ -84,6 +83,8 @@ def paired_difference(
     statistic is undefined: 1.0 if they are all zero, else 0.0); ``p_value_wilcoxon`` is ``None`` when ``n < 10`` or all
     differences are zero.
     """
+    from scipy import stats  # lazily: scipy.stats costs ~0.5 s of start-up to every command
+
     base = np.asarray(baseline, dtype=np.float64).reshape(-1)
     var = np.asarray(variant, dtype=np.float64).reshape(-1)
     if base.size != var.size:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from genmetrics.atomic import umask_mode
 from genmetrics.errors import MissingWeightsError, UserError, WeightsHashError
 
 
@@ -109,7 +110,12 @@ class WeightSpec:
 _REGISTRY: dict[str, WeightSpec] = {}
 
 
-def register_weights(spec: WeightSpec) -> WeightSpec:
+def register_weights(spec: WeightSpec, *, replace: bool = False) -> WeightSpec:
+    """Add ``spec``; a name already registered is refused unless ``replace=True`` (recorded
+    for the manifests, :func:`genmetrics.overrides.replacements`)."""
+    from genmetrics.overrides import claim
+
+    claim("weights", spec.name, spec.name in _REGISTRY, replace, "register_weights")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -269,6 +275,7 @@ def _download(spec: WeightSpec, dest_dir: Path) -> Path:
         fd, tmp = tempfile.mkstemp(dir=dest_dir, suffix=".part")
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=60) as resp:  # noqa: S310
             shutil.copyfileobj(resp, out, 1 << 20)
+        umask_mode(tmp)  # mkstemp makes 0600; the cache follows the umask like every file
         os.replace(tmp, local)
     else:
         raise MissingWeightsError(missing_message(spec))
@@ -333,6 +340,7 @@ def install_source_file(
         if not force and previous is not None and set(previous.get("outputs") or ()) > new_outputs:
             return InstallResult(target, previous, previous, "kept")
         existed = target.exists()
+        umask_mode(tmp)  # converters (safetensors) write 0600; the cache follows the umask
         record_path(target).unlink(missing_ok=True)  # no stale record while the file changes
         target.with_name(target.name + ".verified").unlink(missing_ok=True)  # old marker
         os.replace(tmp, target)

@@ -28,7 +28,10 @@ def test_specs_are_pinned() -> None:
         assert info.arch in configs.ARCHS and info.preprocess in ("clip", "hps"), name
 
 
-def test_register() -> None:
+def test_register(monkeypatch) -> None:
+    from genmetrics.weights import store
+
+    monkeypatch.setattr(store, "_REGISTRY", {})  # the catalog registered them already
     weights.register_clip_weights()
     assert "hps-v2.1" in weight_specs()
 

@@ -19,8 +19,13 @@ from genmetrics.backbones.dinov2.convert import (  # noqa: E402
     to_original,
     to_transformers,
 )
-from genmetrics.backbones.dinov2.preprocess import dinov2_preprocess  # noqa: E402
+from genmetrics.backbones.dinov2.preprocess import (  # noqa: E402
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    dinov2_preprocess,
+)
 from genmetrics.backbones.dinov2.weights import DINOV2_WEIGHTS, dinov2_weight_spec  # noqa: E402
+from genmetrics.backbones.feed import DeviceFeed  # noqa: E402
 from genmetrics.errors import UserError  # noqa: E402
 
 from .reference import dinov2_cls, random_original_state_dict  # noqa: E402
@@ -48,8 +53,12 @@ def test_backbone_forward_and_manifest(tiny):
     bb = Dinov2Backbone("dinov2-vit-l14", arch, build_model(arch, sd), "ab" * 32)
     img = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     batch = np.stack([bb.preprocess(img), bb.preprocess(img[::-1].copy())])
+    assert batch.dtype == np.uint8 and batch.shape[1:] == (224, 224, 3)  # normalised on the device
+    host = np.stack([dinov2_preprocess(img), dinov2_preprocess(img[::-1].copy())])
+    on_device = DeviceFeed("cpu").normalized(batch, IMAGENET_MEAN, IMAGENET_STD).numpy()
+    np.testing.assert_array_equal(on_device, host)  # the same float32 operations
     out = bb.forward(batch)["cls"]
-    ref = dinov2_cls(sd, torch.from_numpy(batch), arch.heads).numpy()
+    ref = dinov2_cls(sd, torch.from_numpy(host), arch.heads).numpy()
     assert out.shape == (2, arch.hidden_size) and out.dtype == np.float32
     np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
     m = bb.manifest()
@@ -67,8 +76,8 @@ def test_lazy_model_is_built_on_first_forward(tiny):
 
     bb = Dinov2Backbone("dinov2-vit-s14", arch, load, "cd" * 32)
     assert not calls and bb.key  # key and manifest need no network
-    bb.forward(np.zeros((1, 3, 224, 224), np.float32))
-    bb.forward(np.zeros((1, 3, 224, 224), np.float32))
+    bb.forward(np.zeros((1, 224, 224, 3), np.uint8))
+    bb.forward(np.zeros((1, 224, 224, 3), np.uint8))
     assert calls == [1]
 
 

@@ -78,10 +78,16 @@ class ClipBackbone(Backbone, TextBackbone):
 
     outputs = ("embed",)
 
+    allow_tf32 = False
+    """TF32 for float32 matmuls on CUDA (off unless asked: see :meth:`create`)."""
+    uint8_inputs = False
+    """Whether :meth:`preprocess` leaves uint8 pixels that :meth:`forward` normalises."""
+    _feed: Any = None
+
     def __init__(
         self, spec: ClipModelSpec, encoder: Any, weights_sha256: str, dtype: str = "fp32"
     ) -> None:
-        from genmetrics.backbones.clip.preprocess import clip_preprocess, hps_preprocess
+        from genmetrics.backbones.clip.preprocess import hps_preprocess, resize_shortest_center_crop
 
         self.spec = spec
         self.name = spec.name
@@ -89,10 +95,14 @@ class ClipBackbone(Backbone, TextBackbone):
         self.weights_sha256 = weights_sha256
         self.dtype = dtype
         size = encoder.arch.image_size
+        # OpenAI and CMMD preprocessing end in a normalisation of uint8 pixels: the host
+        # sends the uint8 pixels and the device normalises them (bit-identical on the CPU);
+        # HPS resizes floats, so its inputs leave the host normalised
+        self.uint8_inputs = spec.preprocess != "hps"
         if spec.preprocess == "hps":
             self._pre = lambda image: hps_preprocess(image, size)
         else:
-            self._pre = lambda image: clip_preprocess(image, size)
+            self._pre = lambda image: resize_shortest_center_crop(image, size)
 
     @classmethod
     def create(cls, spec: ClipModelSpec, options: BackboneOptions) -> ClipBackbone:
@@ -111,13 +121,16 @@ class ClipBackbone(Backbone, TextBackbone):
             dtype=getattr(torch, _DTYPES[options.dtype]),
             offline=options.offline,
         )
-        return cls(spec, encoder, sha, options.dtype)
+        backbone = cls(spec, encoder, sha, options.dtype)
+        backbone.allow_tf32 = options.allow_tf32 and options.dtype == "fp32" and "cuda" in options.device
+        return backbone
 
     @property
     def key(self) -> str:
         # hps-r2: bit-exact hpsv2 preprocessing (float resize); r1 resized uint8 with PIL
         pre = "hps-r2" if self.spec.preprocess == "hps" else self.spec.preprocess
-        return f"{self.name}/{self.weights_sha256[:16]}/{pre}/{self.dtype}/v1"
+        dtype = f"{self.dtype}-tf32" if self.allow_tf32 else self.dtype
+        return f"{self.name}/{self.weights_sha256[:16]}/{pre}/{dtype}/v1"
 
     @property
     def text_key(self) -> str:
@@ -129,8 +142,18 @@ class ClipBackbone(Backbone, TextBackbone):
     def forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
-        with torch.inference_mode():
-            emb = self.encoder.encode_image(torch.from_numpy(batch))
+        from genmetrics.backbones.clip.preprocess import OPENAI_MEAN, OPENAI_STD
+        from genmetrics.backbones.feed import DeviceFeed
+        from genmetrics.devices import float32_precision
+
+        if self._feed is None:
+            self._feed = DeviceFeed(self.encoder.device)
+        with torch.inference_mode(), float32_precision(self.allow_tf32):
+            if self.uint8_inputs:
+                x = self._feed.normalized(batch, OPENAI_MEAN, OPENAI_STD)
+            else:
+                x = self._feed.put(batch)
+            emb = self.encoder.encode_image(x)
         return {"embed": emb.float().cpu().numpy()}
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -160,6 +183,7 @@ class ClipBackbone(Backbone, TextBackbone):
             "preprocess": self.spec.preprocess,
             "image_size": self.encoder.arch.image_size,
             "dtype": self.dtype,
+            "tf32": self.allow_tf32,
         }
 
 
@@ -172,4 +196,5 @@ def register() -> None:
             spec.name,
             lambda options, spec=spec: ClipBackbone.create(spec, options),
             requires=("transformers",),
+            weights=(spec.weights,),
         )

@@ -57,7 +57,7 @@ class CmmdClipBackbone(ClipBackbone):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         size = self.encoder.arch.image_size
-        self._pre = lambda image: cmmd_preprocess(image, size)
+        self._pre = lambda image: center_square_resize(image, size)  # normalised on the device
 
 
 def register() -> None:
@@ -65,4 +65,5 @@ def register() -> None:
         CMMD_BACKBONE,
         lambda options: CmmdClipBackbone.create(CMMD_SPEC, options),
         requires=("transformers",),
+        weights=(CMMD_SPEC.weights,),
     )

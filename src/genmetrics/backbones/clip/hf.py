@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,13 +30,13 @@ import numpy as np
 
 from genmetrics.backbones.clip.backbone import _DTYPES, ClipBackbone
 from genmetrics.backbones.clip.configs import ClipArch
+from genmetrics.backbones.clip.hub import ID_RULE, hub_file, is_hf_id, probe_hub, unreachable_error
 from genmetrics.backbones.clip.preprocess import OPENAI_MEAN, OPENAI_STD, _check, _resize
 from genmetrics.backbones.clip.tokenizer import CONTEXT_LENGTH, VOCAB_SIZE
 from genmetrics.backbones.registry import BackboneOptions
 from genmetrics.errors import UserError
 from genmetrics.optional import require
 
-_HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -131,36 +130,13 @@ HF_CLIP_PRESETS: dict[str, HfClipPreset] = {
 
 def is_hf_clip_name(name: str) -> bool:
     """A name this module can load: an ``owner/name`` id or an existing folder."""
-    return bool(_HF_ID.match(name)) or Path(os.path.expanduser(name)).is_dir()
+    return is_hf_id(name) or Path(os.path.expanduser(name)).is_dir()
 
 
 def _offline(offline: bool | None) -> bool:
     from genmetrics.weights.store import offline_mode
 
     return offline_mode(offline)
-
-
-def _hub_file(repo: str, filename: str, revision: str | None, offline: bool) -> Path | None:
-    """A file of ``repo`` from the HF cache (downloaded unless offline); None when the
-    repository has no such file."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
-    try:
-        return Path(
-            hf_hub_download(repo, filename, revision=revision, local_files_only=offline)
-        )
-    except EntryNotFoundError:
-        return None
-    except LocalEntryNotFoundError as exc:
-        if offline:
-            return None
-        raise UserError(
-            f"{repo}: {filename} is not in the Hugging Face cache and cannot be downloaded "
-            f"({type(exc).__name__}); check the network or pass a local folder"
-        ) from None
-    except OSError as exc:  # network errors, permissions
-        raise UserError(f"{repo}: cannot fetch {filename} from the Hugging Face hub ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -174,10 +150,28 @@ class HfClipFiles:
     revision: str | None
 
     def config_dict(self) -> dict[str, Any]:
-        return json.loads(self.config.read_text())
+        return _json_object(self.config, self.source)
 
     def processor_dict(self) -> dict[str, Any] | None:
-        return json.loads(self.processor.read_text()) if self.processor else None
+        return _json_object(self.processor, self.source) if self.processor else None
+
+
+MAX_CONFIG_BYTES = 4 << 20
+"""A transformers config is a few kB; a larger one is refused before it is read."""
+
+
+def _json_object(path: Path, source: str) -> dict[str, Any]:
+    """A JSON object from a model's config file, or one ``error:`` line naming it."""
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ValueError(f"{path.stat().st_size:,} bytes, more than any model config")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path} ({source}): not a readable JSON config ({text})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} ({source}): not a JSON object; a transformers config is one")
+    return data
 
 
 def _snapshot_revision(path: Path) -> str | None:
@@ -206,24 +200,33 @@ def locate_hf_clip(
         proc = folder / "preprocessor_config.json"
         return HfClipFiles(str(folder), config, weights, proc if proc.is_file() else None,
                            _snapshot_revision(config))
-    if not _HF_ID.match(name):
-        raise UserError(f"'{name}' is neither a folder nor a Hugging Face id (owner/name)")
+    if not is_hf_id(name):
+        raise UserError(f"'{name}' is neither a folder nor a Hugging Face id ({ID_RULE})")
     require("huggingface_hub", f"loading {name}")
     off = _offline(offline)
+    unreachable = None if off else probe_hub(name, revision)
+    if unreachable is not None:
+        off = True  # the hub cannot be reached: the Hugging Face cache only, as the hub would
     hint = ("it is not in the Hugging Face cache and offline mode is on (HF_HUB_OFFLINE / "
             "--offline); download it once online, or pass a local folder") if off else (
             "check the id")
-    config = _hub_file(name, "config.json", revision, off)
+
+    def missing(what: str) -> UserError:
+        if unreachable is not None:
+            return unreachable_error(name, unreachable)
+        return UserError(f"{name}: no {what} found; {hint}")
+
+    config = hub_file(name, "config.json", revision, off)
     if config is None:
-        raise UserError(f"{name}: no config.json found; {hint}")
+        raise missing("config.json")
     weights = None
     for f in candidates:
-        weights = _hub_file(name, f, revision, off)
+        weights = hub_file(name, f, revision, off)
         if weights is not None:
             break
     if weights is None:
-        raise UserError(f"{name}: no {' or '.join(candidates)} found; {hint}")
-    proc = _hub_file(name, "preprocessor_config.json", revision, off)
+        raise missing(" or ".join(candidates))
+    proc = hub_file(name, "preprocessor_config.json", revision, off)
     return HfClipFiles(name, config, weights, proc, _snapshot_revision(config) or revision)
 
 
@@ -261,16 +264,26 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> ClipArch:
 
 
 def read_state_dict(path: Path):
-    """Tensors of a safetensors file or a plain pickle (``weights_only=True``)."""
+    """Tensors of a safetensors file or a plain pickle (``weights_only=True``); a truncated
+    or corrupt file is one ``error:`` line naming it."""
     import torch
 
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path))
-    from genmetrics.backbones.clip.convert import load_checkpoint_state_dict
+            return load_file(str(path))
+        from genmetrics.backbones.clip.convert import load_checkpoint_state_dict
 
-    state = load_checkpoint_state_dict(path)
+        state = load_checkpoint_state_dict(path)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors/torch errors of a damaged file
+        text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"{path}: the weights file cannot be read ({type(exc).__name__}: {text}); it is "
+            "truncated or corrupt: delete it and download it again"
+        ) from None
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
@@ -305,9 +318,47 @@ def load_hf_clip_encoder(files: HfClipFiles, device="cpu", dtype=None):
     from genmetrics.backbones.clip.model import ClipEncoder
 
     cfg = files.config_dict()
-    arch = arch_from_config(cfg, files.source)
-    model = build_clip_model(cfg, read_state_dict(files.weights), device=device, dtype=dtype)
+    try:
+        arch = arch_from_config(cfg, files.source)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise UserError(
+            f"{files.config} ({files.source}): not a CLIPModel config ({type(exc).__name__}: "
+            f"{str(exc)[:160]})"
+        ) from None
+    state = read_state_dict(files.weights)
+    _check_size(cfg, state, files)
+    try:
+        model = build_clip_model(cfg, state, device=device, dtype=dtype)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - transformers' config validation, torch shapes
+        raise UserError(
+            f"{files.source}: config.json and the weights do not make a CLIPModel "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''})"
+        ) from None
     return ClipEncoder(arch, model)
+
+
+def _tower_params(tower: dict[str, Any], width: int, layers: int) -> int:
+    inter = int(tower.get("intermediate_size", 4 * width))
+    return layers * (4 * width * width + 2 * width * inter)
+
+
+def _check_size(cfg: dict[str, Any], state: dict[str, Any], files: HfClipFiles) -> None:
+    """Refuse a config that describes a far larger model than the weights hold, before the
+    model is allocated (a config of absurd sizes would otherwise take all memory)."""
+    vision, text = cfg.get("vision_config") or {}, cfg.get("text_config") or {}
+    try:
+        want = _tower_params(vision, int(vision.get("hidden_size", 768)), int(vision.get("num_hidden_layers", 12)))
+        want += _tower_params(text, int(text.get("hidden_size", 512)), int(text.get("num_hidden_layers", 12)))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{files.config} ({files.source}): not a CLIPModel config ({exc})") from None
+    have = sum(int(t.numel()) for t in state.values())
+    if want > 2 * have + (1 << 20):
+        raise UserError(
+            f"{files.config} ({files.source}): describes a model of about {want:,} parameters in "
+            f"its layers, but {files.weights.name} holds {have:,}; config and weights do not match"
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -343,7 +394,13 @@ def create_hf_clip(
     encoder = load_hf_clip_encoder(
         files, device=options.device, dtype=getattr(torch, _DTYPES[options.dtype])
     )
-    pre = HfPreprocess.from_config(files.processor_dict(), encoder.arch.image_size)
+    try:
+        pre = HfPreprocess.from_config(files.processor_dict(), encoder.arch.image_size)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UserError(
+            f"{files.processor} ({files.source}): not a CLIP preprocessor config "
+            f"({type(exc).__name__}: {str(exc)[:160]})"
+        ) from None
     if files.processor is None and preset is not None:
         pre = preset.preprocess
     return (cls or HfClipBackbone)(
@@ -417,8 +474,14 @@ class HfClipBackbone(ClipBackbone):
 
 
 def resolve_hf_clip(name: str):
-    """Backbone resolver: a factory for hub ids and folders, None for other names."""
-    if name in HF_CLIP_PRESETS or not is_hf_clip_name(name):
+    """Backbone resolver: a factory for hub ids and folders, None for other names. A name
+    with a ``/`` that is neither is a :class:`UserError` saying why (no built-in name has
+    one)."""
+    if name in HF_CLIP_PRESETS:
+        return None
+    if not is_hf_clip_name(name):
+        if "/" in name:
+            raise UserError(f"'{name}' is neither a folder nor a Hugging Face id ({ID_RULE})")
         return None
     return lambda options, name=name: create_hf_clip(name, options)
 

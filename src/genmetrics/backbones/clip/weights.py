@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from genmetrics.backbones.clip.configs import ClipArch, get_arch
 from genmetrics.errors import UserError
 from genmetrics.weights.store import WeightSpec, register_weights, verified_weights_path
+
+if TYPE_CHECKING:  # torch loads with the model, not with the specs (the catalog reads those)
+    import torch
 
 _OPENAI = "https://openaipublic.azureedge.net/clip/models"
 _OPENAI_SHA = {
@@ -188,10 +190,11 @@ def register_clip_weights() -> None:
 def load_clip(
     name: str,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     offline: bool | None = None,
 ):
     """A registered CLIP model (``CLIP_MODELS``) as a :class:`ClipEncoder` in eval mode."""
+    import torch
     from safetensors.torch import load_file
 
     from genmetrics.backbones.clip.model import ClipEncoder
@@ -200,4 +203,5 @@ def load_clip(
         raise UserError(f"unknown CLIP model '{name}'; known: {', '.join(CLIP_MODELS)}")
     path = verified_weights_path(clip_weight_spec(name), offline=offline)  # hashed on every load
     arch: ClipArch = get_arch(CLIP_MODELS[name].arch)
+    dtype = torch.float32 if dtype is None else dtype
     return ClipEncoder.from_state_dict(arch, load_file(str(path)), device=device, dtype=dtype)

@@ -2,7 +2,8 @@
 
 Output ``cls`` is the class token after the final LayerNorm (``x_norm_clstoken`` of the
 original code, transformers' ``pooler_output``): the feature dgm-eval's FD_DINOv2 uses.
-Images go through :func:`~.preprocess.dinov2_preprocess` (224x224, see there).
+Images go through :func:`~.preprocess.dinov2_preprocess` (224x224, see there): resized on
+the host, normalised on the device.
 
 At 224 px the 37x37 position embeddings (trained at 518 px) are resized to 16x16. The original
 code resizes them with bicubic ``interpolate(scale_factor=(16 + 0.1) / 37)``; transformers 5.x
@@ -20,8 +21,16 @@ from typing import Any
 import numpy as np
 
 from genmetrics.backbones.dinov2.configs import Dinov2Arch, dinov2_config, get_arch
-from genmetrics.backbones.dinov2.preprocess import INPUT_SIZE, PREPROCESS_ID, dinov2_preprocess
+from genmetrics.backbones.dinov2.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INPUT_SIZE,
+    PREPROCESS_ID,
+    dinov2_resize,
+)
+from genmetrics.backbones.feed import DeviceFeed
 from genmetrics.backbones.registry import Backbone, BackboneOptions, register_backbone
+from genmetrics.devices import float32_precision
 from genmetrics.errors import UserError
 from genmetrics.optional import require
 
@@ -101,6 +110,9 @@ class Dinov2Backbone(Backbone):
         self.dtype = dtype
         self.device = device
         self.output_dims = {"cls": arch.hidden_size}
+        self.allow_tf32 = False
+        """TF32 for float32 matmuls on CUDA (off unless asked: see :meth:`create`)."""
+        self._feed: DeviceFeed | None = None
 
     @classmethod
     def create(cls, name: str, options: BackboneOptions) -> Dinov2Backbone:
@@ -123,7 +135,9 @@ class Dinov2Backbone(Backbone):
             return build_model(arch, load_file(str(path)), options.device,
                                getattr(torch, _DTYPES[options.dtype]))
 
-        return cls(name, arch, load, sha, options.dtype, options.device, spec.sha256)
+        backbone = cls(name, arch, load, sha, options.dtype, options.device, spec.sha256)
+        backbone.allow_tf32 = options.allow_tf32 and options.dtype == "fp32" and "cuda" in options.device
+        return backbone
 
     @property
     def model(self):
@@ -133,20 +147,24 @@ class Dinov2Backbone(Backbone):
 
     @property
     def key(self) -> str:
-        return f"{self.name}/{self.weights_sha256[:16]}/{PREPROCESS_ID}/{self.dtype}/v1"
+        dtype = f"{self.dtype}-tf32" if self.allow_tf32 else self.dtype
+        return f"{self.name}/{self.weights_sha256[:16]}/{PREPROCESS_ID}/{dtype}/v1"
 
     def describe_output(self, output: str) -> str:
         return f"{self.name}'s {self.arch.hidden_size}-d CLS features"
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        return dinov2_preprocess(image, INPUT_SIZE)
+        """uint8 224×224×3: the ImageNet normalisation runs on the device (bit-identical)."""
+        return dinov2_resize(image, INPUT_SIZE)
 
     def forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
         param = next(self.model.parameters())
-        with torch.inference_mode():
-            x = torch.from_numpy(batch).to(param.device, param.dtype)
+        if self._feed is None:
+            self._feed = DeviceFeed(param.device)
+        with torch.inference_mode(), float32_precision(self.allow_tf32):
+            x = self._feed.normalized(batch, IMAGENET_MEAN, IMAGENET_STD).to(param.dtype)
             out = self.model(pixel_values=x)
         return {"cls": out.pooler_output.float().cpu().numpy()}
 
@@ -166,6 +184,7 @@ class Dinov2Backbone(Backbone):
             "preprocess": PREPROCESS_ID + " (PIL bicubic to 224x224, ImageNet mean/std)",
             "input_size": INPUT_SIZE,
             "dtype": self.dtype,
+            "tf32": self.allow_tf32,
             "device": str(self.device),
         }
 
@@ -179,4 +198,5 @@ def register() -> None:
         register_backbone(
             name, lambda options, name=name: Dinov2Backbone.create(name, options),
             requires=("transformers",),
+            weights=(name,),
         )

@@ -13,6 +13,12 @@ from typing import Any
 import numpy as np
 
 from genmetrics.backbones.registry import Backbone, BackboneOptions, register_backbone
+from genmetrics.devices import PinnedStager, float32_precision
+from genmetrics.protocols.device_resize import (
+    DEVICE_PROTOCOLS,
+    device_part,
+    host_part,
+)
 from genmetrics.protocols.resize import PROTOCOL_REVISIONS, get_resize_protocol
 from genmetrics.weights.store import (
     WeightSpec,
@@ -45,9 +51,9 @@ def _convert(src, dst) -> dict[str, object]:
 
 
 def inception_weight_spec() -> WeightSpec:
-    from genmetrics.backbones.inception import convert
+    from genmetrics.backbones.inception import sources
 
-    known = dict(convert.KNOWN_SOURCES)
+    known = dict(sources.KNOWN_SOURCES)
     main = next((h for h, form in known.items() if form == "pytorch-fid"), None)
     if main is None:  # pragma: no cover - only if the pinned hash were removed
         raise RuntimeError("pytorch-fid Inception sha256 is not pinned")
@@ -57,7 +63,7 @@ def inception_weight_spec() -> WeightSpec:
         sha256=main,
         description="TF 2015-12-05 Inception v3 for FID/KID/IS/PR (pytorch-fid release)",
         url=PYTORCH_FID_URL,
-        source_filename=convert.FULL_SOURCE_FILENAME,
+        source_filename=sources.FULL_SOURCE_FILENAME,
         license="Apache-2.0 (TensorFlow model weights)",
         convert=_convert,
         alt_sha256=tuple(h for h in known if h != main),
@@ -86,6 +92,15 @@ class InceptionBackbone(Backbone):
             path, self._record = str(weights_path), None
             self.weights_sha256 = sha256_file(path)
         self.device = torch.device(options.device)
+        # On CUDA the convolutions run in true float32 unless TF32 is allowed explicitly
+        # (recorded in the key and the manifest: TF32 moves the features)
+        self.allow_tf32 = bool(options.allow_tf32) and self.device.type == "cuda"
+        # tf1 and pytorch-fid resize on the GPU from uint8 pixels (protocols.device_resize)
+        on_device = options.extra.get("resize_on_device")
+        if on_device is None:
+            on_device = self.device.type == "cuda"
+        self.resize_on_device = bool(on_device) and options.protocol in DEVICE_PROTOCOLS
+        self._stager = PinnedStager() if self.device.type == "cuda" else None
         self.dtype = "fp64" if options.dtype == "fp64" else "fp32"
         self.torch_dtype = torch.float64 if self.dtype == "fp64" else torch.float32
         self._path = path
@@ -116,12 +131,13 @@ class InceptionBackbone(Backbone):
     def key(self) -> str:
         rev = PROTOCOL_REVISIONS.get(self.protocol, 1)
         protocol = self.protocol if rev == 1 else f"{self.protocol}@r{rev}"
-        return f"inception-tf20151205/{self.weights_sha256[:16]}/{protocol}/{self.dtype}/v1"
+        dtype = f"{self.dtype}-tf32" if self.allow_tf32 else self.dtype
+        return f"inception-tf20151205/{self.weights_sha256[:16]}/{protocol}/{dtype}/v1"
 
     @property
     def weights_description(self) -> str:
         """E.g. ``fid-helper TorchScript, pool3 only`` (for messages)."""
-        from genmetrics.backbones.inception.convert import FORM_LABELS
+        from genmetrics.backbones.inception.sources import FORM_LABELS
 
         form = (self._record or {}).get("source_form")
         where = FORM_LABELS.get(form, form) if form else f"from {self._path}"
@@ -132,23 +148,39 @@ class InceptionBackbone(Backbone):
 
     def output_fix(self, output: str) -> str:
         """How to get weights that provide ``output``."""
-        from genmetrics.backbones.inception.convert import FULL_SOURCE_FILENAME
+        from genmetrics.backbones.inception.sources import FULL_SOURCE_FILENAME
 
         return (
             "run 'genmetrics weights download inception' or 'genmetrics weights import inception "
             f"{FULL_SOURCE_FILENAME}' (pytorch-fid release)"
         )
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
+    def preprocess(self, image: np.ndarray):
+        if self.resize_on_device:
+            return host_part(image, INPUT_SIZE, self.protocol)
         return self._resize(image, INPUT_SIZE)
 
-    def forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def collate(self, inputs: list):
+        return list(inputs) if self.resize_on_device else np.stack(inputs)
+
+    def _to_device(self, batch):
+        """The network input on the device, channels-last: resized there from uint8 pixels,
+        or the host-resized floats copied from page-locked memory (CUDA) or used in place."""
         import torch
 
-        with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device, self.torch_dtype)
-            x = x.contiguous(memory_format=torch.channels_last)
-            out = self.net(x, taps=self.outputs)
+        if self.resize_on_device:
+            x = device_part(batch, self.device, self.protocol, self._stager)
+        elif self._stager is not None:
+            x = self._stager.to_device(batch, self.device)
+        else:
+            x = torch.from_numpy(batch)
+        return x.to(self.torch_dtype).contiguous(memory_format=torch.channels_last)
+
+    def forward(self, batch) -> dict[str, np.ndarray]:
+        import torch
+
+        with torch.inference_mode(), float32_precision(self.allow_tf32):
+            out = self.net(self._to_device(batch), taps=self.outputs)
         return {k: v.float().cpu().numpy() for k, v in out.items()}
 
     def manifest(self) -> dict[str, Any]:
@@ -160,6 +192,8 @@ class InceptionBackbone(Backbone):
             "protocol": self.protocol,
             "input_size": INPUT_SIZE,
             "dtype": self.dtype,
+            "tf32": self.allow_tf32,
+            "resize_on": "device" if self.resize_on_device else "host",
             "device": str(self.device),
             "outputs": list(self.outputs),
         }
@@ -167,4 +201,4 @@ class InceptionBackbone(Backbone):
 
 def register() -> None:
     register_weights(inception_weight_spec())
-    register_backbone("inception", InceptionBackbone)
+    register_backbone("inception", InceptionBackbone, weights=("inception",))

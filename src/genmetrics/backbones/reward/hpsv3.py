@@ -504,4 +504,5 @@ def default_tokenizer(offline: bool | None = None) -> PromptTokenizer:
 
 
 def register() -> None:
-    register_backbone(NAME, HPSv3Backbone.create, requires=("transformers", "tokenizers"))
+    register_backbone(NAME, HPSv3Backbone.create, requires=("transformers", "tokenizers"),
+                      weights=(HF_REPO, BASE_MODEL), extra="hpsv3")

@@ -361,4 +361,5 @@ def register() -> None:
     from genmetrics.weights.store import register_weights
 
     register_weights(weight_spec())
-    register_backbone(NAME, ImageRewardBackbone.create, requires=("transformers", "tokenizers"))
+    register_backbone(NAME, ImageRewardBackbone.create, requires=("transformers", "tokenizers"),
+                      weights=(NAME, VOCAB_REPO))

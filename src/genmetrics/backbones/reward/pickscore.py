@@ -44,4 +44,4 @@ def create(options: BackboneOptions) -> PickScoreBackbone:
 
 
 def register() -> None:
-    register_backbone(NAME, create, requires=("transformers",))
+    register_backbone(NAME, create, requires=("transformers",), weights=(HF_CLIP_PRESETS[NAME].repo,))

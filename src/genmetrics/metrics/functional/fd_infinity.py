@@ -7,7 +7,9 @@ FD computed from N samples is biased upwards by a term that is, to first order, 
 authors' ``np.linspace(5000, num_im, 15)``), each on the first ``N`` rows of a fresh seeded
 permutation of the generated features (the authors shuffle before every size), fits the least
 squares line ``FD_N = FD∞ + slope / N`` and returns its intercept (the extrapolation to
-``N -> ∞``). Every ``FD_N`` is the float64 eigen-based :func:`frechet_distance`.
+``N -> ∞``). Every ``FD_N`` is the float64 :func:`frechet_distance_from_stats`; the reference
+covariance is factored once for all sizes, and a size of no more rows than dims enters through
+its rows (the exact n x n route).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from genmetrics.errors import UserError
-from genmetrics.metrics.functional.frechet import frechet_distance
+from genmetrics.features.gaussian import GaussianStats
+from genmetrics.metrics.functional.frechet import frechet_distance_from_stats
 
 __all__ = ["FDInfinityResult", "fd_infinity", "fd_infinity_sizes"]
 
@@ -60,19 +63,23 @@ def fd_infinity(
     points: int = DEFAULT_POINTS,
     n_min: int | None = None,
     seed: int = 0,
+    ref_n: int | None = None,
 ) -> FDInfinityResult:
-    """FD∞ of ``gen_features`` (N, D) against reference statistics (see module docstring)."""
+    """FD∞ of ``gen_features`` (N, D) against reference statistics of ``ref_n`` samples (when
+    known; see module docstring)."""
     x = np.asarray(gen_features, dtype=np.float64)
     if x.ndim != 2:
         raise UserError(f"features must be a 2-D array (rows x dims), got shape {x.shape}")
     if not np.isfinite(x).all():
         raise UserError("features contain NaN or infinite values")
     sizes = fd_infinity_sizes(x.shape[0], points, n_min)
+    ref = GaussianStats.from_mu_sigma(ref_mu, ref_sigma, ref_n)
     rng = np.random.default_rng(seed)
     fds = np.empty(len(sizes), dtype=np.float64)
     for i, size in enumerate(sizes):
         rows = x[rng.permutation(x.shape[0])[:size]]
-        fds[i] = frechet_distance(rows.mean(axis=0), np.cov(rows, rowvar=False), ref_mu, ref_sigma)
+        fds[i] = frechet_distance_from_stats(GaussianStats().update(rows), ref, rows_a=rows,
+                                             warn=False)
     design = np.stack([np.ones(len(sizes)), 1.0 / sizes.astype(np.float64)], axis=1)
     (intercept, slope), *_ = np.linalg.lstsq(design, fds, rcond=None)
     return FDInfinityResult(float(intercept), float(slope), sizes, fds)

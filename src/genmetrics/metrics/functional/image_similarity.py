@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from genmetrics.errors import UserError
 
@@ -89,6 +88,8 @@ def _prepare(
 
 def _local_maps(x: np.ndarray, y: np.ndarray, data_range: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel SSIM map and contrast-structure map of ``HxWxC`` float64 images."""
+    from scipy import ndimage  # lazily: keeps scipy out of the CLI's start-up
+
     sigma = (SIGMA, SIGMA, 0.0)  # filter the two spatial axes only, channels independently
 
     def smooth(img: np.ndarray) -> np.ndarray:

@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 
 from genmetrics.errors import UserError
 
@@ -35,6 +34,8 @@ def inception_score(
     logits: Any, splits: int = 10, seed: int | None = 0, ddof: int = 0
 ) -> tuple[float, float]:
     """Inception Score ``(mean, std)`` of ``logits`` (N x C) over ``splits`` chunks."""
+    from scipy.special import logsumexp  # lazily: scipy.special is slow to import
+
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim != 2 or z.shape[1] < 2:
         raise UserError(f"logits must be a 2-D array (images x classes), got shape {z.shape}")

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from genmetrics.results.numbers import format_number
+from genmetrics.results.render import fidelity
 from genmetrics.results.render.document import (
     Cell,
     Document,
@@ -356,26 +357,7 @@ def compare_document(
                 anchor=f"paired-{metric}",
             )
         )
-    similarity = data.get("similarity") or {}
-    sim_metrics: list[str] = []
-    if similarity:
-        sim_rows = []
-        for variant, sim in similarity.items():
-            sim_metrics = list(sim.get("metrics") or sim_metrics)
-            for m in sim.get("metrics") or []:
-                sim_rows.append(
-                    [
-                        text_cell(variant),
-                        text_cell(m),
-                        *(number_cell(sim["styles"][s][m]["value"]) for s in styles),
-                    ]
-                )
-        blocks = [Table(["variant", "metric", *styles], sim_rows)]
-        if visuals is not None:
-            blocks += visuals.similarity_bars(similarity, styles)
-        sections.append(
-            Section(f"paired image similarity vs {baseline}", blocks, anchor="similarity")
-        )
+    sections += fidelity.fidelity_sections(data, styles, baseline, visuals)
     doc = Document(
         f"comparison against {baseline}",
         sections,
@@ -394,9 +376,15 @@ def compare_document(
         any_rows = next(iter(rows_by_set.values()), [])
         columns = metric_columns(list(any_rows), paired)
         doc.sections += visuals.distribution_sections(rows_by_set, columns, styles[:-1])
-        if paired and len(names) > 1:
+        rank = data.get("changes_ranked_by") or (paired[0] if paired else None)
+        if rank in paired and len(names) > 1:
             doc.sections += visuals.change_sections(
-                rows_by_set, names[0], names[1:], paired[0], hib[paired[0]], styles[:-1], columns
+                rows_by_set, names[0], names[1:], rank, hib[rank], styles[:-1], columns
+            )
+        elif rank and len(names) > 1:  # a paired similarity metric (lpips, ssim…)
+            sim_hib = next(iter((data.get("similarity") or {}).values()), {}).get("higher_is_better") or {}
+            doc.sections += fidelity.similarity_change_sections(
+                visuals, rows_by_set, names[0], names[1:], rank, bool(sim_hib.get(rank, True)), styles[:-1]
             )
         doc.sections += visuals.extreme_sections(rows_by_set, columns)
     return doc
@@ -465,21 +453,7 @@ def _compare_records(
                     else:
                         row["diff"] = ((entry.get("difference") or {}).get(name) or {}).get(s)
                 out.append(row)
-    for variant, sim in (data.get("similarity") or {}).items():
-        for s in styles:
-            for m in sim.get("metrics") or []:
-                summary = sim["styles"][s][m]
-                row = dict.fromkeys(COMPARE_CSV_COLUMNS)
-                row.update(
-                    metric=m,
-                    variant=variant,
-                    style=s,
-                    mean=summary.get("value"),
-                    std=summary.get("std"),
-                    n=summary.get("n"),
-                    kind="similarity",
-                )
-                out.append(row)
+    out += fidelity.similarity_records(data, styles, COMPARE_CSV_COLUMNS)
     return out
 
 
