@@ -165,8 +165,9 @@ def print_times(res: dict, labels: list[str], reps: int) -> None:
         cold, warm = res[(label, "cold")], res.get((label, "warm"))
         row = [median(r[i] for r in cold) for i in (0, 1)]
         w = [f"{median(r[i] for r in warm):10.2f}" for i in (0, 1)] if warm else [f"{'= cold':>10s}"] * 2
+        fid_warm = f"{first_fid(res, label, 'warm'):.6f}" if warm else "= cold"
         print(f"{label:24s} {row[0]:10.2f} {row[1]:10.2f} {w[0]} {w[1]} {first_fid(res, label):12.6f}"
-              f" {first_fid(res, label, 'warm'):12.6f}")
+              f" {fid_warm:>12s}")
 
 
 def cheapest(values: list[float]) -> float:

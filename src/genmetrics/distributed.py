@@ -123,9 +123,11 @@ def context() -> Context | None:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend)
-        # Leave the group before the interpreter tears down: a gloo/NCCL process group
-        # still alive at exit can abort the process ("terminate called without an active
-        # exception", exit -6) after its work is done (issue 17).
+        # Leave the group before the interpreter tears down. Left alive, the group's worker
+        # threads may drop the last reference to a finished collective's tensors while the
+        # interpreter finalises; taking the GIL then ends the thread inside C++ and aborts
+        # the process ("terminate called without an active exception", exit -6) after all
+        # its work: a rank that leaves right after its last gather did so now and then.
         atexit.register(finish)
     objects = dist.new_group(backend="gloo") if backend != "gloo" else None
     _CONTEXT = Context(dist.get_rank(), dist.get_world_size(), local_rank, backend, objects)
@@ -133,9 +135,12 @@ def context() -> Context | None:
 
 
 RAY_TIMEOUT_ENV = "GENMETRICS_RAY_TIMEOUT"
-DEFAULT_RAY_TIMEOUT = 600.0
-"""Seconds a Ray driver waits for the cluster to start, and for any sign of progress of its
-tasks (a finished batch or task), before it ends the run with one line."""
+DEFAULT_RAY_TIMEOUT = 1800.0
+"""Seconds a Ray driver waits for any sign of progress of its tasks (a finished chunk of
+images, or task) before it ends the run with one line: generous, as a task's first chunk
+includes loading its backbone, and a large one on CPU takes minutes per chunk."""
+RAY_START_TIMEOUT = 300.0
+"""At most this long (or the bound above, if shorter) for the cluster to start or answer."""
 
 
 def ray_timeout() -> float | None:
@@ -163,8 +168,9 @@ def ray_init(address: str | bool | None, timeout: float | None | Literal["env"] 
     cluster ``ray start`` left on the machine, whose CPUs may be busy with other jobs),
     ``"auto"`` joins the running one, else ``address`` (``ray://host:port``).
 
-    The start is bounded by ``timeout`` (default: :func:`ray_timeout`): past it, or when Ray
-    fails to start, one :class:`UserError` line. ``ray.init`` runs in a thread that then stays
+    The start is bounded by ``timeout`` (default: :func:`ray_timeout`, at most
+    :data:`RAY_START_TIMEOUT`): past it, or when Ray fails to start, one :class:`UserError`
+    line. ``ray.init`` runs in a thread that then stays
     parked: the cluster's processes die with the thread that started them."""
     from genmetrics.optional import require
 
@@ -174,6 +180,8 @@ def ray_init(address: str | bool | None, timeout: float | None | Literal["env"] 
     if ray.is_initialized():
         return ray
     bound = ray_timeout() if timeout == "env" else timeout
+    if timeout == "env" and bound is not None:
+        bound = min(bound, RAY_START_TIMEOUT)
     local = address in (True, "", "local", None)
     kwargs: dict[str, Any] = {"address": "local" if local else str(address), "log_to_driver": False}
     if local:

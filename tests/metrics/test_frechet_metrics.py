@@ -101,3 +101,21 @@ def test_sfid_warns_unless_tf1(protocol, tmp_path):
         assert f"protocol '{protocol}'" in said[0] and "--protocol tf1" in said[0]
         assert any("sfid: sFID under protocol" in w for w in res.warnings)
     assert not [w for w in res.metrics["fid"].warnings if "ADM" in w]
+
+
+def test_rows_that_did_not_make_the_statistics_are_not_used():
+    """An ADM reference batch: its images' rows (for KID) are ours, its statistics the
+    evaluator's; FID must use the stored statistics."""
+    rng = np.random.default_rng(1)
+    x, y = rng.random((40, 96)), rng.random((70, 96))
+    stored = GaussianStats().update(y * 1.01 + 0.001)  # not the statistics of these rows
+    ref = _feats(y, rows=True)
+    ref.gaussians[POOL3] = stored
+    catalog.load()
+    ctx = MetricContext(_feats(x, True), ref, {**default_options(), "seed": 0}, _Services())
+    got = metric_specs()["fid"].compute(ctx).value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = frechet_distance(x.mean(0), np.cov(x, rowvar=False), stored.mean, stored.cov)
+        wrong = frechet_distance_from_features(x, y)
+    assert got == pytest.approx(expected, rel=1e-9) and abs(got - wrong) > 1e-3 * wrong

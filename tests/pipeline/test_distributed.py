@@ -1,10 +1,15 @@
 """Distributed evaluation gives the numbers of one process: torchrun (gloo, 2 processes) and a
-local Ray cluster (2 workers), on the real Inception architecture with random weights."""
+local Ray cluster (2 workers), on the real Inception architecture with random weights.
+
+Per-image features are bit-identical, so every metric computed from them (KID, IS, P/R/D/C)
+is equal; the Gaussian statistics of the shards are merged exactly in real arithmetic, so
+FID-family numbers agree to float64 rounding (asserted to 1e-12 relative)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,15 +64,22 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
             "-m", "genmetrics"]
 
 
-def _same_numbers(one: dict, many: dict) -> None:
+GAUSSIAN = ("fid",)
+"""Metrics of merged Gaussian statistics: equal up to the float64 rounding of the merge."""
+
+
+def _same_numbers(one: dict, many: dict, generated: int = 13, reference: int = 12) -> None:
     for name, value in one["metrics"].items():
         other = many["metrics"][name]
-        assert other["value"] == pytest.approx(value["value"], rel=1e-9, abs=1e-12), name
+        if name in GAUSSIAN:
+            assert other["value"] == pytest.approx(value["value"], rel=1e-12, abs=1e-15), name
+        else:  # from per-image features, bit-identical: the very same number
+            assert other["value"] == value["value"], name
         for key in ("std", "ci95"):
             if key in value:
-                assert np.allclose(other[key], value[key], rtol=1e-9, atol=1e-15), (name, key)
-    assert one["counts"]["generated"] == many["counts"]["generated"] == 13
-    assert one["counts"]["reference"] == many["counts"]["reference"] == 12
+                assert np.allclose(other[key], value[key], rtol=1e-12, atol=1e-15), (name, key)
+    assert one["counts"]["generated"] == many["counts"]["generated"] == generated
+    assert one["counts"]["reference"] == many["counts"]["reference"] == reference
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +149,78 @@ def test_shard_bounds_are_exact():
                 assert max(sizes) - min(sizes) <= batch
 
 
+def _rank_exit_code(stderr: str, rank: int) -> int | None:
+    """The exit code torchrun reports for ``rank`` in its failure summary."""
+    found = re.search(rf"rank\s*: {rank} \(local_rank: {rank}\)\s*\n\s*exitcode\s*: (-?\d+)", stderr)
+    return int(found.group(1)) if found else None
+
+
+def _rank_lines(stderr: str, rank: int) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith(f"[rank{rank}]")]
+
+
+def test_torchrun_strict_bad_image_on_one_rank_is_one_line(weights, tmp_path):
+    """--strict and an unreadable image in rank 1's shard: rank 0 says it in one line and exits
+    with 2 (it raised a TypeError with a traceback, exit 1). torchrun itself then reports the
+    failed job, as for any failing worker."""
+    gen = tmp_path / "gen"
+    write_images(gen, 10, seed=1, size=(40, 56))
+    (gen / "img008.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # shards [0, 6) and [6, 10)
+    proc = subprocess.run(
+        [*TORCHRUN, "evaluate", str(gen), "--metrics", "is", "--is-splits", "2", "--strict",
+         "--batch-size", "2", "--device", "cpu", "--no-cache"],
+        env=_env(weights, tmp_path / "home"), capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr
+    assert errors[0].startswith("error: rank 1: ") and "img008.png" in errors[0]
+    assert "--strict" in errors[0]
+    assert not any("Traceback" in ln for ln in _rank_lines(proc.stderr, 0)), proc.stderr
+    assert _rank_exit_code(proc.stderr, 0) == 2, proc.stderr
+
+
+def test_process_group_is_left_before_the_interpreter_exits(tmp_path):
+    """A process group alive at interpreter exit made a rank abort now and then ('terminate
+    called without an active exception', exit -6) after all its work: every rank leaves the
+    group in an exit hook that runs before the interpreter's teardown."""
+    script = tmp_path / "rank.py"
+    script.write_text(
+        "import atexit\n"
+        "import torch.distributed as dist\n"
+        "def check():\n"
+        "    print(f'initialized at exit: {dist.is_initialized()}', flush=True)\n"
+        "atexit.register(check)  # registered first: runs after genmetrics' own hook\n"
+        "from genmetrics import distributed\n"
+        "ctx = distributed.context()\n"
+        "print('gathered', len(ctx.gather(ctx.rank)), flush=True)\n"
+    )
+    env = _env(Path(os.devnull), tmp_path / "home")
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(script)], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("initialized at exit: False") == 2, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="needs the last partial batch padded to the batch size "
+                   "in features/extract.py (handed to the lead): oneDNN's float32 convolutions of "
+                   "a batch under 16 images depend on the number of CPU threads")
+def test_torchrun_features_do_not_depend_on_the_threads(weights, tmp_path):
+    """torchrun gives each rank one CPU thread (OMP_NUM_THREADS=1) while one process uses them
+    all: the shards' last, partial batches must still give the features of one process."""
+    gen = tmp_path / "gen"
+    write_images(gen, 18, seed=3, size=(40, 56))  # batch 16: rank 1 runs a batch of 2
+    args = ["evaluate", str(gen), "--metrics", "is", "--is-splits", "1", "--batch-size", "16",
+            "--no-cache", "--format", "json", "--device", "cpu"]
+    one = subprocess.run([*SINGLE, *args], env=_env(weights, tmp_path / "h1", OMP_NUM_THREADS="2"),
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert one.returncode == 0, one.stderr
+    env = _env(weights, tmp_path / "h2")
+    env.pop("OMP_NUM_THREADS")  # torchrun's default: one thread per rank
+    many = subprocess.run([*TORCHRUN, *args], env=env, capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+    assert many.returncode == 0, many.stderr
+    # IS of the logits of every image: the same number only if every image's logits are
+    assert json.loads(many.stdout)["metrics"]["is"]["value"] == json.loads(one.stdout)["metrics"]["is"]["value"]

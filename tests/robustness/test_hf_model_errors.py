@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.robustness.conftest import Runner, assert_user_error
 from tests.fakes import write_images
+from tests.robustness.conftest import Runner, assert_user_error
 
 pytest.importorskip("transformers")
 

@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from tests.fakes import PixelBackbone, patch_backbones, write_images
+from tests.results.render.parse import check_self_contained
 from tests.robustness.conftest import (
     N_GOOD,
     Runner,
@@ -30,7 +31,6 @@ from tests.robustness.conftest import (
     assert_user_error,
     bomb_png,
 )
-from tests.results.render.parse import check_self_contained
 
 SECRET_RGB = (201, 7, 133)
 

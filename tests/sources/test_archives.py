@@ -154,3 +154,18 @@ def test_folder_files_are_read_within_the_encoded_limit(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="more than any image"):
         read_file_bounded(path, limit=1 << 20)
     assert len(read_file_bounded(path, limit=4 << 20)) == 3 << 20
+
+
+def test_encrypted_zip_member_is_listed_as_a_problem(tmp_path):
+    path = tmp_path / "enc.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.png", _png())
+        zf.writestr("b.png", _png(1))
+    data = bytearray(path.read_bytes())
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):  # set the encrypted flag of b.png's headers
+        at = data.rfind(sig)
+        flags = at + (6 if sig == b"PK\x03\x04" else 8)
+        data[flags] |= 1
+    path.write_bytes(bytes(data))
+    items = archives.zip_items(path)
+    assert [i.id for i in items] == ["a"] and "encrypted" in items.problems[0][1]

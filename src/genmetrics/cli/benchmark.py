@@ -8,9 +8,11 @@ import typer
 
 from genmetrics.cli.common import (
     OutputFormat,
+    allow_tf32_option,
     batch_size_option,
     command_manifest,
     device_option,
+    dtype_option,
     emit,
     no_cache_option,
     offline_option,
@@ -62,8 +64,10 @@ def benchmark_command(
     reference: str | None = typer.Option(
         None, "--reference", "-r", help="Real images (or reference statistics) for FID/KID…"
     ),
-    batch_size: int = batch_size_option(),
+    batch_size: int | None = batch_size_option(),
     device: str = device_option(),
+    dtype: str = dtype_option(),
+    allow_tf32: bool = allow_tf32_option(),
     offline: bool = offline_option(),
     no_cache: bool = no_cache_option(),
     metric_options: dict | None = None,
@@ -85,6 +89,8 @@ def benchmark_command(
         reference=reference,
         batch_size=batch_size,
         device=device,
+        dtype=dtype,
+        allow_tf32=allow_tf32,
         offline=offline or None,
         cache=not no_cache,
         progress=True,

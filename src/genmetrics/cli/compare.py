@@ -9,9 +9,11 @@ import typer
 from genmetrics.cli.benchmark import suite_option
 from genmetrics.cli.common import (
     OutputFormat,
+    allow_tf32_option,
     batch_size_option,
     command_manifest,
     device_option,
+    dtype_option,
     emit,
     no_cache_option,
     offline_option,
@@ -85,8 +87,10 @@ def compare_command(
         help="Real images (or a statistics .npz) for the --metrics that compare with a "
         "reference set, e.g. fid.",
     ),
-    batch_size: int = batch_size_option(),
+    batch_size: int | None = batch_size_option(),
     device: str = device_option(),
+    dtype: str = dtype_option(),
+    allow_tf32: bool = allow_tf32_option(),
     offline: bool = offline_option(),
     no_cache: bool = no_cache_option(),
     metric_options: dict | None = None,
@@ -126,6 +130,8 @@ def compare_command(
         reference=reference,
         batch_size=batch_size,
         device=device,
+        dtype=dtype,
+        allow_tf32=allow_tf32,
         offline=offline or None,
         cache=not no_cache,
         progress=True,

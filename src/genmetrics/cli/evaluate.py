@@ -9,6 +9,7 @@ import typer
 from genmetrics.cli.common import (
     REPORT_HTML,
     OutputFormat,
+    allow_tf32_option,
     batch_size_option,
     cache_dir_option,
     command_manifest,
@@ -48,9 +49,10 @@ def evaluate_command(
     prompts: str | None = typer.Option(None, "--prompts", help="Prompt manifest (.jsonl/.csv/.json), suite name (hpdv2) or suite file; default: sidecar .txt files."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and count) images without prompts and prompts without images."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random draw (KID subsets, IS splits, bootstrap CIs…)."),
-    batch_size: int = batch_size_option(),
+    batch_size: int | None = batch_size_option(),
     device: str = device_option(),
     dtype: str = dtype_option(),
+    allow_tf32: bool = allow_tf32_option(),
     workers: int | None = workers_option(),
     offline: bool = offline_option(),
     strict: bool = strict_option(),
@@ -71,7 +73,7 @@ def evaluate_command(
         generated, reference, metrics, protocol=protocol, batch_size=batch_size, device=device,
         workers=workers, seed=seed, offline=offline or None, strict=strict, cache=not no_cache,
         cache_dir=cache_dir, progress=True, prompts=prompts, allow_missing=allow_missing,
-        dtype=dtype, ray=ray, **(metric_options or {}),
+        dtype=dtype, allow_tf32=allow_tf32, ray=ray, **(metric_options or {}),
     )
     if result is None:  # another rank of a torchrun job: rank 0 reports
         return
@@ -90,9 +92,10 @@ def stats_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output .npz (mu, sigma, n; pytorch-fid compatible)."),
     features: str = typer.Option("inception", "--features", help="Comma-separated feature spaces (inception, dinov2-vit-l14, clip-vit-l-14…; see `genmetrics metrics`). inception also stores sFID's spatial statistics."),
     protocol: str = typer.Option("clean", "--protocol", callback=_check_protocol, help=PROTOCOL_HELP),
-    batch_size: int = batch_size_option(),
+    batch_size: int | None = batch_size_option(),
     device: str = device_option(),
     dtype: str = dtype_option(),
+    allow_tf32: bool = allow_tf32_option(),
     workers: int | None = workers_option(),
     offline: bool = offline_option(),
     strict: bool = strict_option(),
@@ -107,8 +110,8 @@ def stats_command(
     check_output_file(out)
     made = compute_reference_stats(
         images, out, features=features, protocol=protocol, batch_size=batch_size, device=device,
-        dtype=dtype, workers=workers, offline=offline or None, strict=strict, progress=True,
-        cache=not no_cache, cache_dir=cache_dir, ray=ray,
+        dtype=dtype, allow_tf32=allow_tf32, workers=workers, offline=offline or None,
+        strict=strict, progress=True, cache=not no_cache, cache_dir=cache_dir, ray=ray,
     )
     if made is None:  # another rank of a torchrun job
         return

@@ -36,7 +36,7 @@ from genmetrics.suites.registry import load_suite
 __all__ = ["Coverage", "ScoredSet", "check_coverage", "prepare_backbones", "score_set"]
 
 _SHOW = 5  # ids named in an error message
-_BACKBONE_KEYS = ("protocol", "device", "dtype", "offline")
+_BACKBONE_KEYS = ("protocol", "device", "dtype", "offline", "allow_tf32")
 
 
 @dataclass

@@ -118,12 +118,17 @@ def _stats_digest(*stats: GaussianStats) -> str:
     return h.hexdigest()
 
 
-def _rows(feats: Any, space: Space) -> np.ndarray | None:
+def _rows(feats: Any, space: Space, stats: GaussianStats) -> np.ndarray | None:
     """The per-image rows of ``space`` when the run kept them (grouped runs, or another metric
-    asked for them), for the exact n x n Fréchet route; ``None`` otherwise."""
+    asked for them) and they are the rows ``stats`` were made from, for the exact n x n
+    Fréchet route; ``None`` otherwise (e.g. an ADM batch: its images serve KID while its
+    stored statistics, not our features of its images, serve FID)."""
     arrays = getattr(feats, "arrays", None) or {}
     rows = arrays.get(space)
-    return rows if rows is not None and rows.ndim == 2 and len(rows) else None
+    if rows is None or rows.ndim != 2 or len(rows) < 2 or len(rows) != stats.n:
+        return None
+    gap = float(np.abs(rows.mean(axis=0, dtype=np.float64) - stats.mean).max())
+    return rows if gap <= 1e-9 * float(np.abs(rows).max()) else None
 
 
 SFID_PROTOCOL = "tf1"
@@ -147,7 +152,7 @@ def _frechet(name: str, space: SpaceFn) -> Callable[[MetricContext], MetricValue
         ref = ctx.require_reference(name)
         a, b = ctx.generated.gaussian(*sp), ref.gaussian(*sp)
         dim = a.dim or 0
-        rows_a, rows_b = _rows(ctx.generated, sp), _rows(ref, sp)
+        rows_a, rows_b = _rows(ctx.generated, sp, a), _rows(ref, sp, b)
         few = [r for r, s in ((rows_a, a), (rows_b, b)) if r is not None and (s.n or 0) <= dim]
         memo = getattr(ctx.services, "derived", None)  # a pure function of the statistics
         value = None

@@ -25,7 +25,12 @@ from genmetrics.features import reference as refstats
 from genmetrics.features.extract import ExtractedFeatures, FeatureRequest
 from genmetrics.features.gaussian import GaussianStats
 from genmetrics.metrics.registry import MetricContext, MetricSpec, MetricValue
-from genmetrics.pipeline.plan import EvaluationPlan, check_run_settings, plan_evaluation
+from genmetrics.pipeline.plan import (
+    EvaluationPlan,
+    check_run_settings,
+    plan_evaluation,
+    resolve_batch_size,
+)
 from genmetrics.pipeline.reference import read_reference
 from genmetrics.pipeline.runners import ExtractionSettings, Runner, extract_set, make_runner
 from genmetrics.pipeline.services import MetricServices
@@ -41,9 +46,10 @@ def evaluate(
     metrics: str | Sequence[str] = ("fid",),
     *,
     protocol: str = "clean",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     device: str = "auto",
     dtype: str = "fp32",
+    allow_tf32: bool = False,
     workers: int | None = None,
     seed: int = 0,
     offline: bool | None = None,
@@ -85,9 +91,11 @@ def evaluate(
     runner = runner or make_runner(ray)
     ctx = distributed.context() if runner.name == "torchrun" else None
     device = resolve_device(ctx.device(device) if ctx is not None else device)
+    batch_size = resolve_batch_size(batch_size, device)
     sources = _list_sources(plan, generated, reference, prompts, allow_missing)
 
-    bopts = BackboneOptions(protocol=protocol, device=device, dtype=dtype, offline=offline)
+    bopts = BackboneOptions(protocol=protocol, device=device, dtype=dtype, offline=offline,
+                            allow_tf32=allow_tf32)
     instances: dict[str, Backbone] = dict(backbones or {})
     for name in plan.backbones:
         if name not in instances:
@@ -118,10 +126,21 @@ def evaluate(
                                     reference=reference)
         result.groups = _group_values(plan, _named_groups(groups, gen, services), group_metrics,
                                       gen, ref, services)
+        result.manifest["batch_size"] = _batch_sizes(batch_size, gen, ref)
     finally:
         if services.store is not None:
             services.store.close()
     return result
+
+
+def _batch_sizes(asked: int, *sides: ExtractedFeatures | None) -> dict[str, int]:
+    """The batch size each backbone ran with: ``asked``, or less where a device ran out of
+    memory and halved it."""
+    used = {name: asked for side in sides if side is not None for name in side.forwards}
+    for side in sides:
+        for name, size in (side.batch_sizes if side is not None else {}).items():
+            used[name] = min(size, used.get(name, size))
+    return used
 
 
 def features_to_result(plan: EvaluationPlan, gen: ExtractedFeatures, ref: ExtractedFeatures | None,

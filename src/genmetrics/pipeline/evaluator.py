@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 from genmetrics import catalog
@@ -40,7 +39,12 @@ from genmetrics.pipeline.evaluate import (
     features_to_result,
 )
 from genmetrics.pipeline.feature_state import FeatureState
-from genmetrics.pipeline.plan import check_run_settings, parse_metric_names, plan_evaluation
+from genmetrics.pipeline.plan import (
+    check_run_settings,
+    parse_metric_names,
+    plan_evaluation,
+    resolve_batch_size,
+)
 from genmetrics.pipeline.runners import ExtractionSettings, LocalRunner, extract_set
 from genmetrics.pipeline.services import MetricServices
 from genmetrics.progress import wanted
@@ -89,7 +93,7 @@ class Evaluator:
         reference: Any = None,
         *,
         protocol: str = "clean",
-        batch_size: int = 32,
+        batch_size: int | None = None,
         device: str = "auto",
         dtype: str = "fp32",
         workers: int | None = None,
@@ -118,10 +122,11 @@ class Evaluator:
                                         seed=seed, supplied=tuple(backbones or ()))
             check_run_settings(batch_size=batch_size, workers=workers, dtype=dtype)
             self.device = resolve_device(_rank_device(device))
+            batch_size = resolve_batch_size(batch_size, self.device)
             self.protocol, self.dtype, self.seed = protocol, dtype, seed
             self.sync, self.results_on = sync, results_on
-            extra = {"allow_tf32": True} if allow_tf32 and _has_field(BackboneOptions, "allow_tf32") else {}
-            bopts = BackboneOptions(protocol=protocol, device=self.device, dtype=dtype, offline=offline, **extra)
+            bopts = BackboneOptions(protocol=protocol, device=self.device, dtype=dtype,
+                                    offline=offline, allow_tf32=allow_tf32)
             self.backbones: dict[str, Backbone] = dict(backbones or {})
             for name in self.plan.backbones:
                 if name not in self.backbones:
@@ -379,6 +384,3 @@ def _distributed() -> bool:
 
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
-
-def _has_field(cls: type, name: str) -> bool:
-    return any(f.name == name for f in fields(cls))

@@ -30,14 +30,28 @@ def parse_metric_names(metrics: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_run_settings(*, batch_size: int, workers: int | None, dtype: str) -> None:
-    """Run-wide settings in range, checked before any work."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+DEFAULT_BATCH_SIZES = {"cpu": 32, "cuda": 256, "mps": 64}
+"""Images per forward when ``--batch-size`` is left out, by device type: large on a GPU so
+the network is kept busy (halved on out-of-memory, see :mod:`genmetrics.features.extract`)."""
+
+
+def check_run_settings(*, batch_size: int | None, workers: int | None, dtype: str) -> None:
+    """Run-wide settings in range, checked before any work (``batch_size`` None: by device)."""
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise UserError(f"--batch-size must be an integer of at least 1, got {batch_size!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UserError(f"--workers must be an integer of at least 1 (or left out), got {workers!r}")
     if dtype not in DTYPES:
         raise UserError(f"--dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}")
+
+
+def resolve_batch_size(batch_size: int | None, device: str) -> int:
+    """``batch_size``, or the default for ``device`` (a resolved name: cpu, cuda:N, mps)."""
+    if batch_size is not None:
+        return batch_size
+    return DEFAULT_BATCH_SIZES.get(device.split(":")[0], 32)
 
 
 @dataclass(frozen=True)

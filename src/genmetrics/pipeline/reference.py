@@ -23,7 +23,7 @@ from genmetrics.features import adm_batches
 from genmetrics.features import reference as refstats
 from genmetrics.features.extract import FeatureRequest
 from genmetrics.metrics.distribution import FEATURE_SPACES
-from genmetrics.pipeline.plan import check_run_settings
+from genmetrics.pipeline.plan import check_run_settings, resolve_batch_size
 from genmetrics.pipeline.runners import ExtractionSettings, Runner, extract_set, make_runner
 from genmetrics.results.manifest import base_manifest
 from genmetrics.sources.decode import DECODE_POLICY
@@ -59,7 +59,7 @@ def compute_reference_stats(
     *,
     features: str | Sequence[str] = "inception",
     protocol: str = "clean",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     device: str = "auto",
     workers: int | None = None,
     offline: bool | None = None,
@@ -69,6 +69,7 @@ def compute_reference_stats(
     progress: bool = False,
     backbone: Backbone | None = None,
     dtype: str = "fp32",
+    allow_tf32: bool = False,
     runner: Runner | None = None,
     ray: str | bool | None = None,
 ) -> tuple[Path, int] | None:
@@ -86,7 +87,9 @@ def compute_reference_stats(
     runner = runner or make_runner(ray)
     ctx = distributed.context() if runner.name == "torchrun" else None
     device = resolve_device(ctx.device(device) if ctx is not None else device)
-    bopts = BackboneOptions(protocol=protocol, device=device, dtype=dtype, offline=offline)
+    batch_size = resolve_batch_size(batch_size, device)
+    bopts = BackboneOptions(protocol=protocol, device=device, dtype=dtype, offline=offline,
+                            allow_tf32=allow_tf32)
     instances = {name: supplied.get(name) or create_backbone(name, bopts)
                  for name in dict.fromkeys(b for b, _ in spaces)}
     # a companion output the weights lack (e.g. a test backbone) is left out, a named one is not

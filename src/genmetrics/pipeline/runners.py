@@ -6,6 +6,10 @@
   shards and merges them in list order (rows concatenated, float64 statistics merged exactly),
   so every later step sees what one process would have extracted. gloo on CPU, NCCL on GPUs.
 * :class:`RayRunner` — the same shards as Ray tasks on a cluster (``ray`` is an optional extra).
+  The driver never waits silently: the cluster start and every stretch without progress
+  (images counted by the tasks as they go) are bounded by ``$GENMETRICS_RAY_TIMEOUT``, a stall
+  is said on stderr, and a task's one-line error ends the run at once
+  (:func:`genmetrics.distributed.ray_wait`).
 
 Each shard reads and writes the feature cache through SQLite's WAL locking, which serves many
 writers on one machine; put ``--cache-dir`` on a local disk on every node (SQLite's locks are
@@ -237,7 +241,8 @@ def run_shard_job(job: ShardJob) -> _ShardResult:
 
 
 class RayRunner:
-    """Shards as Ray tasks; the driver merges them in list order."""
+    """Shards as Ray tasks; the driver merges them in list order. ``address=None`` starts a
+    private local cluster (never one that ``ray start`` left on the machine)."""
 
     name = "ray"
     is_main = True

@@ -37,7 +37,7 @@ from genmetrics.sources.decode import (
     max_encoded_bytes,
     open_image,
 )
-from genmetrics.sources.items import (
+from genmetrics.sources.records import (
     ImageItem,
     ItemList,
     is_image_name,
@@ -136,7 +136,7 @@ class _ZipReader:
             try:
                 with self._zip.open(info) as f:
                     return read_member(f, info.file_size, f"{self.path}!{info.filename}")
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
                 raise OSError(f"corrupt zip member ({exc})") from None
 
 
@@ -144,6 +144,8 @@ _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
 def _zip_problem(info: zipfile.ZipInfo) -> str | None:
+    if info.flag_bits & 0x1:
+        return "encrypted zip member; not read (genmetrics reads no passwords)"
     if info.compress_type not in _ZIP_METHODS:
         return (
             f"zip compression method {info.compress_type} is not read (only stored or deflated "

@@ -100,7 +100,11 @@ def test_markdown_and_csv_of_the_same_document(compare_run):
 def test_report_command_reads_the_folder_back(compare_run, tmp_path, capsys):
     out = tmp_path / "again.html"
     assert main(["report", str(compare_run), "--out", str(out)]) == 0
-    assert "wrote" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out
+    # the images lie beside the result folder: placeholders, one warning naming the option
+    assert check_self_contained(out.read_text(encoding="utf-8")).n_images == 0
+    assert captured.err.count("warning: ") == 1 and "--image-root" in captured.err
     again = Page(out.read_text(encoding="utf-8"))
     first = Page((compare_run / "report.html").read_text(encoding="utf-8"))
     assert again.tables == first.tables  # same numbers, read back from the saved files
@@ -113,13 +117,14 @@ def test_missing_images_are_placeholders(compare_run, tmp_path, capsys):
     rows = list(csv.DictReader(open(moved / "per_image.csv", newline="")))
     for r in rows:
         if r["set"] == "faster":
-            r["path"] = str(tmp_path / "gone" / (r["id"] + ".png"))
+            r["path"] = str(compare_run.parent / "gone" / (r["id"] + ".png"))
     with open(moved / "per_image.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     out = tmp_path / "r.html"
-    assert main(["report", str(moved), "--out", str(out)]) == 0, capsys.readouterr().err
+    root = str(compare_run.parent)  # the compared folders: beside the result folder
+    assert main(["report", str(moved), "--out", str(out), "--image-root", root]) == 0, capsys.readouterr().err
     html = out.read_text(encoding="utf-8")
     page = check_self_contained(html)
     assert "image file not found" in page.all_text

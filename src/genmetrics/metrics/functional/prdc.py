@@ -29,7 +29,14 @@ import numpy as np
 
 from genmetrics.errors import UserError
 
-__all__ = ["PRDCResult", "density_coverage", "precision_recall", "prdc"]
+__all__ = [
+    "ManifoldRatios",
+    "PRDCResult",
+    "density_coverage",
+    "manifold_ratios",
+    "precision_recall",
+    "prdc",
+]
 
 
 @dataclass(frozen=True)
@@ -195,3 +202,52 @@ def density_coverage(
     """Density and coverage (Naeem et al. 2020); needs no fake-fake distances."""
     res = _compute(real, fake, None, k, chunk_size)
     return res.density, res.coverage
+
+
+@dataclass(frozen=True)
+class ManifoldRatios:
+    """How far each sample lies from the other set's k-NN manifold (see :func:`manifold_ratios`)."""
+
+    fake_ratio: np.ndarray
+    """(M,) ``min_i d(f_j, r_i) / NND_k_pr(r_i)``: at most 1 inside the real manifold (the
+    precision indicator); larger is farther from every real sample's ball."""
+    real_ratio: np.ndarray
+    """(N,) ``min_j d(r_i, f_j) / NND_k_dc(r_i)``: below 1 when some fake sample covers the real
+    one (the coverage indicator); larger is farther from every fake sample."""
+
+
+def _ratio(d: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """``d / radius`` with a zero radius (duplicate samples) giving 0 at distance 0, else inf."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = d / radius
+    out[(radius == 0) & (d == 0)] = 0.0
+    return out
+
+
+def manifold_ratios(
+    real: Any, fake: Any, k_pr: int = 3, k_dc: int = 5, chunk_size: int = 1024
+) -> ManifoldRatios:
+    """Per-sample distances to the other set's k-NN balls, in units of the ball radius, for
+    reports that show the generated images farthest from the real manifold and the real images
+    no generated image covers (the per-sample side of Kynkäänniemi et al. 2019 precision and
+    Naeem et al. 2020 coverage)::
+
+        fake_ratio_j = min_i d(f_j, r_i) / NND_k_pr(r_i)   # precision: fake_ratio_j <= 1
+        real_ratio_i = min_j d(r_i, f_j) / NND_k_dc(r_i)   # coverage:  real_ratio_i < 1
+
+    Float64, one ``chunk_size`` block of fake rows at a time (memory O(chunk_size * N))."""
+    r = _features(real, "real")
+    f = _features(fake, "fake")
+    if r.shape[1] != f.shape[1]:
+        raise UserError(f"feature dimension mismatch: real {r.shape[1]} vs fake {f.shape[1]}")
+    if chunk_size < 1 or k_pr < 1 or k_dc < 1:
+        raise UserError("k_pr, k_dc and chunk_size must be at least 1")
+    if f.shape[0] < 1:
+        raise UserError("no fake samples: the generated feature set is empty")
+    radii = _knn_radii(r, [k_pr, k_dc], chunk_size, "real")
+    fake_ratio = np.empty(f.shape[0], dtype=np.float64)
+    real_min = np.full(r.shape[0], np.inf)
+    for start, stop, d in _distance_blocks(f, r, chunk_size):
+        fake_ratio[start:stop] = _ratio(d, radii[0][None, :]).min(axis=1)
+        np.minimum(real_min, _ratio(d, radii[1][None, :]).min(axis=0), out=real_min)
+    return ManifoldRatios(fake_ratio, real_min)

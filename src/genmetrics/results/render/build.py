@@ -11,6 +11,7 @@ plots and image grids; without it the document holds the tables the text formats
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -135,8 +136,13 @@ def evaluation_document(
     rows: Sequence[dict[str, Any]] = (),
     visuals: Any = None,
     source: str = "",
+    reference_rows: Sequence[dict[str, Any]] | None = None,
 ) -> Document:
-    """Document of ``genmetrics evaluate`` (``data``: ``EvaluationResult.to_dict()``)."""
+    """Document of ``genmetrics evaluate`` (``data``: ``EvaluationResult.to_dict()``).
+    With ``visuals``: sample grids of both sets (``reference_rows``: the reference images,
+    default: listed from the manifest's reference source), the images outside the other
+    set's manifold where precision/recall/density/coverage ran, score distributions and the
+    best and worst images per per-image metric."""
     table_rows = []
     records = []
     for name, m in (data.get("metrics") or {}).items():
@@ -166,6 +172,14 @@ def evaluation_document(
     warnings = data.get("warnings") or []
     if warnings:
         doc.sections.append(Section("warnings", [Note(w) for w in warnings], html_only=True))
+    if visuals is not None:
+        if reference_rows is None:
+            from genmetrics.results.render.samples import reference_rows as listed
+
+            reference_rows = listed(data)
+        refs = list(reference_rows)
+        doc.sections += visuals.sample_sections({"generated": list(rows), "reference": refs})
+        doc.sections += visuals.manifold_sections(list(rows), refs)
     if visuals is not None and rows:
         name = source or "generated"
         columns = metric_columns(rows, list(data.get("metrics") or {}))
@@ -282,6 +296,24 @@ def benchmark_document(
 # ---------------------------------------------------------------- compare
 
 
+def _mark_worse(rows: list[list[Cell]], names: list[str], baseline: str, hib: bool) -> list[list[Cell]]:
+    """Each set-level cell of a variant whose value is worse than the baseline's in the same
+    column gets ``tone="worse"`` (the HTML shades it)."""
+    base = rows[names.index(baseline)]
+    out = []
+    for name, row in zip(names, rows, strict=True):
+        if name == baseline:
+            out.append(row)
+            continue
+        marked = [row[0]]
+        for cell, ref in zip(row[1:], base[1:], strict=True):
+            v, b = cell.sort_value, ref.sort_value
+            worse = v is not None and b is not None and (v < b if hib else v > b)
+            marked.append(dataclasses.replace(cell, tone="worse") if worse else cell)
+        out.append(marked)
+    return out
+
+
 def compare_document(
     data: Mapping[str, Any],
     rows_by_set: Mapping[str, Sequence[dict[str, Any]]] | None = None,
@@ -303,6 +335,12 @@ def compare_document(
             [text_cell(n), *(_estimate(tables[n][s]) for s in styles)] for n in tables
         ]
         note = f"{_chunk_note(n_chunks)}; {PER_IMAGE_NOTE}" if per_image else SET_LEVEL_NOTE
+        if not per_image and baseline in tables:
+            rows = _mark_worse(rows, list(tables), baseline, hib)
+            note += (
+                f". Shaded red: worse than {baseline} in that style (set-level values have no "
+                "paired test: a difference, not a verdict)"
+            )
         sections.append(
             Section(
                 f"{metric} {arrow}",

@@ -66,6 +66,8 @@ class Cell:
     high: float | None = None
     text: str = ""
     empty: bool = False
+    tone: str = ""
+    """``worse``/``better``/``""``: how the value compares with the baseline's (HTML colour)."""
 
     def display(self) -> str:
         """The text of the cell, the same in every text format."""

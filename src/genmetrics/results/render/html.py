@@ -52,6 +52,8 @@ def _cell_view(cell: Cell, align: str) -> dict[str, Any]:
             classes.append("empty")
     elif cell.kind == "p" and cell.value is not None and cell.value < 0.05:
         classes.append("sig")
+    if cell.tone in ("worse", "better"):
+        classes.append(f"t-{cell.tone}")
     title = ""
     if cell.kind in ("number", "estimate", "p") and cell.value is not None:
         title = repr(float(cell.value))

@@ -103,9 +103,9 @@ class ImageRoots:
         """Images not read for lying outside the allowed folders or not being found inside
         them (for one summary warning)."""
 
-    def locate(self, path: str) -> tuple[str | None, bool]:
-        """(the real path of an existing regular file inside an allowed folder, or None;
-        whether every candidate lay outside the allowed folders)."""
+    def locate(self, path: str, folder: bool = False) -> tuple[str | None, bool]:
+        """(the real path of an existing regular file — or ``folder`` — inside an allowed
+        folder, or None; whether every candidate lay outside the allowed folders)."""
         if not path or "\0" in path:
             return None, False
         p = Path(path)
@@ -117,7 +117,7 @@ class ImageRoots:
                 outside += 1
                 continue
             try:
-                if os.path.isfile(real):
+                if os.path.isdir(real) if folder else os.path.isfile(real):
                     return real, False
             except OSError:
                 continue

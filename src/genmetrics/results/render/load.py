@@ -208,7 +208,23 @@ def _build(
     if kind == "benchmark":
         add_generation_fields(rows, _source(data.get("source"), roots))
         return build.benchmark_document(data, rows, visuals)
-    return build.evaluation_document(data, rows, visuals, str(folder))
+    refs = _reference_rows(folder, data, roots) if visuals is not None else []
+    return build.evaluation_document(data, rows, visuals, str(folder), refs)
+
+
+def _reference_rows(folder: Path, data: dict[str, Any], roots: ImageRoots) -> list[dict[str, Any]]:
+    """The reference side's per-image table when the run saved one (``per_image_reference``:
+    coverage per reference image), else its images listed inside the allowed folders."""
+    from genmetrics.results.render.samples import reference_rows
+
+    try:
+        saved = read_rows(folder, "per_image_reference")
+    except Exception as exc:  # noqa: BLE001 - as the generated side's table: one error line
+        raise UserError(
+            f"{folder}: per_image_reference cannot be read ({type(exc).__name__}: "
+            f"{_first_line(exc)}); {_FIX}"
+        ) from None
+    return [r for r in saved if isinstance(r, dict)] or reference_rows(data, roots)
 
 
 def _source(value: Any, roots: ImageRoots) -> str | None:

@@ -5,6 +5,9 @@
   gain of the first per-image metric against the baseline (prompt score = mean of its samples,
   as in the paired test), baseline and variant images side by side with prompt, seed, scores;
 * extremes: per per-image metric and set, the best and the worst images;
+* samples: an evenly spaced sample of each set (``evaluate``: generated and reference);
+* the manifold: where precision/recall/density/coverage ran, the generated images outside the
+  reference manifold and the reference images no generated image covers;
 * forest plots of paired differences and bars of PSNR/SSIM/MS-SSIM per style.
 
 Images are found through ``images(set_name, row)`` (a reader, or ``None`` and a reason) and
@@ -267,6 +270,101 @@ class Visuals:
         item.label = str(row.get("prompt") or row.get("id"))
         item.scores = [("id", str(row.get("id"))), ("seed", _seed(row)), *item.scores]
         return item
+
+
+    # ------------------------------------------------------------ samples and the manifold
+
+    def sample_sections(self, rows_by_set: Mapping[str, Sequence[dict[str, Any]]]) -> list[Section]:
+        """An evenly spaced sample of ``2 * top`` images of each set (id order)."""
+        if self.top == 0:
+            return []
+        grids = []
+        for name, rows in rows_by_set.items():
+            if not rows:
+                continue
+            picked = _spread(list(rows), 2 * self.top)
+            grids.append(ImageGrid(
+                f"{name}: {len(picked)} of {len(rows)} images",
+                [GridRow("", [self._sample(name, r) for r in picked])],
+                "evenly spaced in id order",
+            ))
+        if not grids:
+            return []
+        return [Section("sample images of each set", grids, anchor="samples", html_only=True)]
+
+    def manifold_sections(
+        self, generated: Sequence[dict[str, Any]], reference: Sequence[dict[str, Any]] = ()
+    ) -> list[Section]:
+        """Where precision/recall/density/coverage ran: the generated images outside the
+        reference manifold (in no reference k-NN ball; farthest first when the per-image
+        ``precision.manifold_ratio`` is known) and the reference images no generated image
+        covers (``coverage.covered`` false; farthest first by ``coverage.nearest_ratio``)."""
+        if self.top == 0:
+            return []
+        grids: list[Any] = []
+        outside = [r for r in generated if _false(r.get(IN_MANIFOLD))]
+        if outside:
+            far = _farthest(outside, MANIFOLD_RATIO, "density.real_balls_containing")
+            grids.append(ImageGrid(
+                f"generated images outside the reference manifold: {len(outside)} of {len(generated)}",
+                [GridRow("", [self._sample("generated", r, (MANIFOLD_RATIO, IN_MANIFOLD))
+                              for r in far[: 2 * self.top]], tone="worse")],
+                "in no reference image's k-NN ball (precision counts the others)"
+                + ("; farthest first (distance / ball radius)" if any(MANIFOLD_RATIO in r for r in outside)
+                   else ""),
+            ))
+        uncovered = [r for r in reference if _false(r.get(COVERED))]
+        if uncovered:
+            far = _farthest(uncovered, COVERAGE_RATIO)
+            grids.append(ImageGrid(
+                f"reference images no generated image covers: {len(uncovered)} of {len(reference)}",
+                [GridRow("", [self._sample("reference", r, (COVERAGE_RATIO,))
+                              for r in far[: 2 * self.top]], tone="worse")],
+                "no generated image inside their k-NN ball (coverage counts the others); "
+                "farthest first",
+            ))
+        if not grids:
+            return []
+        return [Section("the reference manifold: what the generated set misses", grids,
+                        anchor="manifold", html_only=True)]
+
+    def _sample(self, name: str, row: dict[str, Any], columns: Sequence[str] = ()) -> GridItem:
+        item = self._item(name, row, [c for c in columns if c in row])
+        item.label = str(row.get("prompt") or row.get("id"))
+        item.scores = [("id", str(row.get("id"))), *item.scores]
+        return item
+
+
+IN_MANIFOLD = "precision.in_real_manifold"
+MANIFOLD_RATIO = "precision.manifold_ratio"
+COVERED = "coverage.covered"
+COVERAGE_RATIO = "coverage.nearest_ratio"
+
+
+def _false(value: Any) -> bool:
+    """A per-image indicator read back from JSON, CSV (``False``/``false``/``0``) or Parquet."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("false", "0", "no")
+    return value is not None and not bool(value) and not (isinstance(value, float) and np.isnan(value))
+
+
+def _spread(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    rows = sorted(rows, key=lambda r: str(r.get("id")))
+    if len(rows) <= n:
+        return rows
+    picks = np.unique(np.round(np.linspace(0, len(rows) - 1, n)).astype(int))
+    return [rows[i] for i in picks]
+
+
+def _farthest(rows: list[dict[str, Any]], ratio: str, fewest: str | None = None) -> list[dict[str, Any]]:
+    """Largest ``ratio`` first (then fewest ``fewest``, then id) — id order without them."""
+    def key(r: dict[str, Any]):
+        v = _score(r.get(ratio))
+        c = _score(r.get(fewest)) if fewest else float("nan")
+        return (-v if np.isfinite(v) else (-np.inf if v == np.inf else np.inf),
+                c if np.isfinite(c) else np.inf, str(r.get("id")))
+
+    return sorted(rows, key=key)
 
 
 def _seed(*rows: dict[str, Any]) -> str:
