@@ -109,8 +109,9 @@ def test_fid_is_reused_from_the_cache_by_content(sets, tmp_path, monkeypatch):
     from genmetrics.metrics import distribution
 
     calls = []
-    real_fn = distribution.frechet_distance
-    monkeypatch.setattr(distribution, "frechet_distance", lambda *a: (calls.append(1), real_fn(*a))[1])
+    real_fn = distribution.frechet_distance_from_stats
+    monkeypatch.setattr(distribution, "frechet_distance_from_stats",
+                        lambda *a, **k: (calls.append(1), real_fn(*a, **k))[1])
     first = evaluate(gen, real, "fid", backbones={"inception": PixelBackbone()}, cache_dir=tmp_path)
     second = evaluate(gen, real, "fid", backbones={"inception": PixelBackbone()}, cache_dir=tmp_path)
     assert len(calls) == 1 and second["fid"] == first["fid"]

@@ -92,7 +92,8 @@ def _small_files_only(limit: int):
 
 def test_cache_runs_out_of_space(sets: Sets, tmp_path: Path) -> None:
     """No file may grow past 48 KB (as on a full disk): the feature cache cannot be written.
-    Strict reading: one error line naming the cache, exit 2, no sqlite traceback."""
+    The cache is an accelerator: one warning naming the cache, the run finishes (exit 0) with
+    the number, no sqlite traceback."""
     many = tmp_path / "many"
     write_images(many, 400, seed=5, size=(8, 8))
     home = tmp_path / "full-home"
@@ -104,4 +105,8 @@ def test_cache_runs_out_of_space(sets: Sets, tmp_path: Path) -> None:
         timeout=180,
     )
     res = process_result(proc)
-    assert_user_error(res, str(home))
+    assert_no_traceback(res)
+    assert res.code == 0 and not res.errors, res.describe()
+    assert "fid" in res.out, res.describe()
+    cache_warnings = [w for w in res.warnings if str(home) in w]
+    assert len(cache_warnings) == 1 and "continuing without caching" in cache_warnings[0], res.describe()
