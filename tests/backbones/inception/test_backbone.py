@@ -31,7 +31,7 @@ def imported(capsys):
 def photo_sets(real_photos):
     from PIL import Image
 
-    names = sorted(real_photos)
+    names = sorted(real_photos)[:4]  # 4 + 4 images keep the check's power at 2/3 of the forwards
     # non-square, non-299 inputs (e.g. 512×768) as the protocols must handle
     gen = [np.asarray(Image.fromarray(real_photos[n]).resize((768, 512))) for n in names]
     real = [np.asarray(Image.fromarray(real_photos[n]).rotate(90, expand=True).resize((333, 401))) for n in names]
@@ -72,7 +72,7 @@ def test_cached_rerun_runs_no_forward(imported, photo_sets, tmp_path):
     gen, real = photo_sets
     first = evaluate(gen, real, "fid,kid", kid_subset_size=3, cache_dir=tmp_path)
     second = evaluate(gen, real, "fid,kid", kid_subset_size=3, cache_dir=tmp_path)
-    assert first.counts["forwards"]["inception"] == 12
+    assert first.counts["forwards"]["inception"] == 8
     assert second.counts["forwards"]["inception"] == 0
     assert second["fid"] == first["fid"]
 
