@@ -72,21 +72,25 @@ def secret(tmp_path: Path) -> Path:
     return folder / "secret.png"
 
 
-def _rows(folder: Path) -> list[dict[str, str]]:
-    with open(folder / "per_image.csv", newline="") as f:
+def _rows(folder: Path, stem: str = "per_image") -> list[dict[str, str]]:
+    with open(folder / f"{stem}.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 
 def _set_paths(folder: Path, paths: list[str]) -> None:
-    """Point the per-image rows at ``paths`` (cycled); the CSV is what the report reads."""
-    (folder / "per_image.parquet").unlink(missing_ok=True)
-    rows = _rows(folder)
-    for i, row in enumerate(rows):
-        row["path"] = paths[i % len(paths)]
-    with open(folder / "per_image.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    """Point the per-image rows of both sets (``per_image`` and, where coverage ran,
+    ``per_image_reference``) at ``paths`` (cycled); the CSVs are what the report reads."""
+    for stem in ("per_image", "per_image_reference"):
+        if not (folder / f"{stem}.csv").is_file():
+            continue
+        (folder / f"{stem}.parquet").unlink(missing_ok=True)
+        rows = _rows(folder, stem)
+        for i, row in enumerate(rows):
+            row["path"] = paths[i % len(paths)]
+        with open(folder / f"{stem}.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
 
 
 def _summary(folder: Path, edit: Callable[[dict], object]) -> None:

@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     ``error:`` line on stderr and return 2; ``--help`` and listings return 0."""
     import warnings
 
+    from genmetrics.devices import tune_host_allocator
+
+    tune_host_allocator()  # CPU batches reuse heap memory instead of page-faulting it in
     usage_error, no_args, abort, exit_ = _usage_exceptions()
     warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
     try:

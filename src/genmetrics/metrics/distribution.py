@@ -217,17 +217,19 @@ def _prdc_metric(name: str, k_option: str):
     def compute(ctx: MetricContext) -> MetricValue:
         res = _prdc_result(ctx)
         value = res[name] if isinstance(res, dict) else getattr(res, name)
-        per_image: dict[str, np.ndarray] = {}
-        if name == "precision":
-            inside = _get(res, "fake_in_real_manifold")
-            if inside is not None:
-                per_image["in_real_manifold"] = np.asarray(inside)
-        if name == "density":
-            count = _get(res, "fake_real_ball_count")
-            if count is not None:
-                per_image["real_balls_containing"] = np.asarray(count)
+        columns = {  # per-image column -> PRDCResult array, generated side then reference
+            "precision": ({"in_real_manifold": "fake_in_real_manifold",
+                           "manifold_ratio": "fake_manifold_ratio"}, {}),
+            "density": ({"real_balls_containing": "fake_real_ball_count"}, {}),
+            "coverage": ({}, {"covered": "real_covered", "nearest_ratio": "real_nearest_ratio"}),
+        }.get(name, ({}, {}))
+        per_image, per_reference = ({
+            column: np.asarray(arr) for column, field_name in side.items()
+            if (arr := _get(res, field_name)) is not None and len(arr)
+        } for side in columns)
         extra = {"k": int(ctx.options[k_option]), **_space_extra(ctx, feature_space(ctx.options))}
-        return MetricValue(float(value), extra=extra, per_image=per_image)
+        return MetricValue(float(value), extra=extra, per_image=per_image,
+                           per_reference_image=per_reference)
 
     return compute
 

@@ -29,6 +29,8 @@ class MetricValue:
     ci: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     per_image: dict[str, np.ndarray] = field(default_factory=dict)
+    per_reference_image: dict[str, np.ndarray] = field(default_factory=dict)
+    """Columns over the reference images (e.g. coverage's ``covered``), in reference order."""
     warnings: list[str] = field(default_factory=list)
     """What the user must know to read this number (e.g. N < D for a Fréchet distance);
     part of the result, so a cached re-run reports it too."""

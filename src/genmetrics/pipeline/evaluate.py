@@ -332,13 +332,20 @@ def _describe(source: Any) -> str:
     return printable(str(source)) if isinstance(source, (str, os.PathLike)) else "in-memory images"
 
 
-def _per_image_rows(gen: ExtractedFeatures, values: dict[str, MetricValue]) -> list[dict[str, Any]]:
+def _per_image_rows(
+    gen: ExtractedFeatures | None, values: dict[str, MetricValue], side: str = "per_image"
+) -> list[dict[str, Any]]:
+    """One row per image of ``gen`` with the metrics' columns of ``side`` (``per_image``: the
+    generated set; ``per_reference_image``: the reference set, [] when it ran no column)."""
+    if gen is None or not gen.ids or (side != "per_image" and not any(
+            getattr(v, side) for v in values.values())):
+        return []
     rows = [
         {"id": i, "path": loc, "sha256": h}
         for i, loc, h in zip(gen.ids, gen.locations, gen.hashes, strict=True)
     ]
     for name, value in values.items():
-        for column, arr in value.per_image.items():
+        for column, arr in getattr(value, side).items():
             arr = np.asarray(arr)
             if len(arr) != len(rows):
                 continue
@@ -401,4 +408,5 @@ def _result(plan, values, gen, ref, ref_stats, services, assignment, prompts, in
             if rec.prompt_id is not None:
                 row["prompt_id"] = rec.prompt_id
         skipped += [(loc, "no prompt") for loc in assignment.images_without_prompt]
-    return EvaluationResult(values, counts, manifest, per_image, skipped)
+    return EvaluationResult(values, counts, manifest, per_image, skipped,
+                            per_reference_image=_per_image_rows(ref, values, "per_reference_image"))

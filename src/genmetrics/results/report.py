@@ -36,7 +36,8 @@ def document(
     from genmetrics.results.render.load import restore_nonfinite
 
     data = result.to_dict()
-    doc = build.evaluation_document(restore_nonfinite(data), result.per_image, visuals, source)
+    doc = build.evaluation_document(restore_nonfinite(data), result.per_image, visuals, source,
+                                    result.per_reference_image or None)
     doc.data = data  # the JSON object as the result writes it
     return doc
 

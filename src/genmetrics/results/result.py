@@ -21,6 +21,8 @@ class EvaluationResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     groups: dict[str, dict[str, MetricValue]] = field(default_factory=dict)
     """Set-level metrics of subsets of the images (e.g. per style), from the same pass."""
+    per_reference_image: list[dict[str, Any]] = field(default_factory=list)
+    """One row per reference image where a metric has reference-side columns (coverage)."""
 
     def __getitem__(self, name: str) -> float:
         return self.metrics[name].value
@@ -52,17 +54,21 @@ class EvaluationResult:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``summary.json``, ``per_image.parquet`` and ``per_image.csv`` as one set:
-        built in a temporary folder and renamed into place whole (see :func:`output_folder`)."""
+        """Write ``summary.json``, ``per_image.{parquet,csv}`` and, where coverage ran,
+        ``per_image_reference.{parquet,csv}`` as one set: built in a temporary folder and
+        renamed into place whole (see :func:`output_folder`)."""
         out = Path(out_dir)
         names = {"summary": "summary.json"}
-        if self.per_image:
-            names.update(per_image_parquet="per_image.parquet", per_image_csv="per_image.csv")
+        tables = {"per_image": self.per_image, "per_image_reference": self.per_reference_image}
+        for stem, rows in tables.items():
+            if rows:
+                names.update({f"{stem}_parquet": f"{stem}.parquet", f"{stem}_csv": f"{stem}.csv"})
         with output_folder(out) as tmp:
             write_json(tmp / names["summary"], self.to_dict())
-            if self.per_image:
-                write_table(tmp / names["per_image_parquet"], self.per_image)
-                write_table(tmp / names["per_image_csv"], self.per_image)
+            for stem, rows in tables.items():
+                if rows:
+                    write_table(tmp / names[f"{stem}_parquet"], rows)
+                    write_table(tmp / names[f"{stem}_csv"], rows)
         return {key: out / name for key, name in names.items()}
 
 

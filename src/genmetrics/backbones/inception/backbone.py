@@ -76,8 +76,7 @@ class InceptionBackbone(Backbone):
     output_dims = OUTPUT_DIMS
 
     def __init__(self, options: BackboneOptions, weights_path: str | None = None) -> None:
-        import torch
-
+        # torch is imported on the first forward: a fully cached CPU run never loads it
         self.protocol = options.protocol
         self._resize = get_resize_protocol(options.protocol)
         # The FID Inception always runs in fp32 (fp64 on request): reduced precision would
@@ -91,27 +90,39 @@ class InceptionBackbone(Backbone):
         else:
             path, self._record = str(weights_path), None
             self.weights_sha256 = sha256_file(path)
-        self.device = torch.device(options.device)
+        self.device_name = str(options.device)
+        on_cuda = self.device_name.startswith("cuda")
         # On CUDA the convolutions run in true float32 unless TF32 is allowed explicitly
         # (recorded in the key and the manifest: TF32 moves the features)
-        self.allow_tf32 = bool(options.allow_tf32) and self.device.type == "cuda"
+        self.allow_tf32 = bool(options.allow_tf32) and on_cuda
         # tf1 and pytorch-fid resize on the GPU from uint8 pixels (protocols.device_resize)
         on_device = options.extra.get("resize_on_device")
         if on_device is None:
-            on_device = self.device.type == "cuda"
+            on_device = on_cuda
         self.resize_on_device = bool(on_device) and options.protocol in DEVICE_PROTOCOLS
-        self._stager = PinnedStager() if self.device.type == "cuda" else None
+        self._stager = PinnedStager() if on_cuda else None
         self.dtype = "fp64" if options.dtype == "fp64" else "fp32"
-        self.torch_dtype = torch.float64 if self.dtype == "fp64" else torch.float32
         self._path = path
         self._net = None  # loaded on the first forward: a fully cached run never builds it
         from safetensors import safe_open
 
-        with safe_open(path, framework="pt") as f:
+        with safe_open(path, framework="numpy") as f:  # the keys only: no torch import
             self.has_fc = "fc.weight" in f.keys()
         # spatial (sFID) comes from the same forward as pool3: one pass serves fid and sfid
         base = ("pool3", "logits_unbiased") if self.has_fc else ("pool3",)
         self.outputs = (*base, "spatial")
+
+    @property
+    def device(self):
+        import torch
+
+        return torch.device(self.device_name)
+
+    @property
+    def torch_dtype(self):
+        import torch
+
+        return torch.float64 if self.dtype == "fp64" else torch.float32
 
     @property
     def net(self):
@@ -123,8 +134,9 @@ class InceptionBackbone(Backbone):
             # every load hashes the file: a changed file is never run
             check_weights_file(self._path, self.weights_sha256, name="inception")
             net = load_inception(self._path, self.device).to(self.torch_dtype).eval()
-            # channels-last runs the convolutions ~1.5x faster on CPU (oneDNN); same math
-            self._net = net.to(memory_format=torch.channels_last)
+            # batch norms folded into the convolutions (after the dtype cast, so fp64 folds
+            # in fp64) and channels-last: ~2x faster on CPU (oneDNN), the same math
+            self._net = net.fold_batch_norms().to(memory_format=torch.channels_last)
         return self._net
 
     @property
@@ -194,7 +206,7 @@ class InceptionBackbone(Backbone):
             "dtype": self.dtype,
             "tf32": self.allow_tf32,
             "resize_on": "device" if self.resize_on_device else "host",
-            "device": str(self.device),
+            "device": self.device_name,
             "outputs": list(self.outputs),
         }
 

@@ -22,7 +22,7 @@ fake-fake for the fake radii, fake-real for the tests) serve all four metrics at
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,9 +45,12 @@ class PRDCResult:
 
     Per fake sample (M,): ``fake_in_real_manifold`` (inside some real k_pr-ball: the precision
     indicator), ``fake_real_ball_count`` (number of real k_dc-balls containing it: the density
-    numerator), ``fake_nearest_real_distance``. Per real sample (N,): ``real_in_fake_manifold``
-    (the recall indicator) and ``real_covered`` (the coverage indicator). Metrics that were not
-    requested are NaN and their arrays empty. ``result["precision"]`` works like a dict.
+    numerator), ``fake_nearest_real_distance``, ``fake_manifold_ratio`` (``min_i d(f_j, r_i) /
+    NND_k_pr(r_i)``: at most 1 inside the real manifold). Per real sample (N,):
+    ``real_in_fake_manifold`` (the recall indicator), ``real_covered`` (the coverage indicator)
+    and ``real_nearest_ratio`` (``min_j d(r_i, f_j) / NND_k_dc(r_i)``: below 1 when covered).
+    Metrics that were not requested are NaN and their arrays empty. ``result["precision"]``
+    works like a dict.
     """
 
     precision: float
@@ -61,6 +64,8 @@ class PRDCResult:
     fake_nearest_real_distance: np.ndarray
     real_in_fake_manifold: np.ndarray
     real_covered: np.ndarray
+    fake_manifold_ratio: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    real_nearest_ratio: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -119,7 +124,8 @@ def _knn_radii(x: np.ndarray, ks: list[int], chunk_size: int, which: str) -> np.
 
 
 def _compute(
-    real: Any, fake: Any, k_pr: int | None, k_dc: int | None, chunk_size: int
+    real: Any, fake: Any, k_pr: int | None, k_dc: int | None, chunk_size: int,
+    recall: bool = True,
 ) -> PRDCResult:
     r = _features(real, "real")
     f = _features(fake, "fake")
@@ -141,17 +147,20 @@ def _compute(
     real_radii = _knn_radii(r, ks, chunk_size, "real")
     r_pr = real_radii[0] if k_pr is not None else None
     r_dc = real_radii[-1] if k_dc is not None else None
-    f_pr = _knn_radii(f, [k_pr], chunk_size, "fake")[0] if k_pr is not None else None
+    f_pr = _knn_radii(f, [k_pr], chunk_size, "fake")[0] if k_pr is not None and recall else None
 
     in_real = np.zeros(m, dtype=bool)
     ball_count = np.zeros(m, dtype=np.int64)
     nearest_real = np.empty(m, dtype=np.float64)
+    fake_ratio = np.empty(m if k_pr is not None else 0, dtype=np.float64)
     real_in_fake = np.zeros(n, dtype=bool)
     real_min_fake = np.full(n, np.inf)
     for start, stop, d in _distance_blocks(f, r, chunk_size):
         nearest_real[start:stop] = d.min(axis=1)
-        if r_pr is not None and f_pr is not None:
+        if r_pr is not None:
             in_real[start:stop] = (d <= r_pr[None, :]).any(axis=1)
+            fake_ratio[start:stop] = _ratio(d, r_pr[None, :]).min(axis=1)
+        if f_pr is not None:
             real_in_fake |= (d <= f_pr[start:stop, None]).any(axis=0)
         if r_dc is not None:
             ball_count[start:stop] = (d < r_dc[None, :]).sum(axis=1)
@@ -167,7 +176,7 @@ def _compute(
         covered, density, coverage = empty, nan, nan
     return PRDCResult(
         precision=float(in_real.mean()) if k_pr is not None else nan,
-        recall=float(real_in_fake.mean()) if k_pr is not None else nan,
+        recall=float(real_in_fake.mean()) if f_pr is not None else nan,
         density=density,
         coverage=coverage,
         k_pr=k_pr,
@@ -175,8 +184,10 @@ def _compute(
         fake_in_real_manifold=in_real if k_pr is not None else empty,
         fake_real_ball_count=ball_count if k_dc is not None else np.zeros(0, dtype=np.int64),
         fake_nearest_real_distance=nearest_real,
-        real_in_fake_manifold=real_in_fake if k_pr is not None else empty,
+        real_in_fake_manifold=real_in_fake if f_pr is not None else empty,
         real_covered=covered,
+        fake_manifold_ratio=fake_ratio,
+        real_nearest_ratio=_ratio(real_min_fake, r_dc) if r_dc is not None else np.zeros(0),
     )
 
 
@@ -235,19 +246,9 @@ def manifold_ratios(
         fake_ratio_j = min_i d(f_j, r_i) / NND_k_pr(r_i)   # precision: fake_ratio_j <= 1
         real_ratio_i = min_j d(r_i, f_j) / NND_k_dc(r_i)   # coverage:  real_ratio_i < 1
 
-    Float64, one ``chunk_size`` block of fake rows at a time (memory O(chunk_size * N))."""
-    r = _features(real, "real")
-    f = _features(fake, "fake")
-    if r.shape[1] != f.shape[1]:
-        raise UserError(f"feature dimension mismatch: real {r.shape[1]} vs fake {f.shape[1]}")
-    if chunk_size < 1 or k_pr < 1 or k_dc < 1:
+    Float64, one ``chunk_size`` block of fake rows at a time (memory O(chunk_size * N)); the
+    same pass as :func:`prdc`, which returns these arrays too."""
+    if k_pr < 1 or k_dc < 1:
         raise UserError("k_pr, k_dc and chunk_size must be at least 1")
-    if f.shape[0] < 1:
-        raise UserError("no fake samples: the generated feature set is empty")
-    radii = _knn_radii(r, [k_pr, k_dc], chunk_size, "real")
-    fake_ratio = np.empty(f.shape[0], dtype=np.float64)
-    real_min = np.full(r.shape[0], np.inf)
-    for start, stop, d in _distance_blocks(f, r, chunk_size):
-        fake_ratio[start:stop] = _ratio(d, radii[0][None, :]).min(axis=1)
-        np.minimum(real_min, _ratio(d, radii[1][None, :]).min(axis=0), out=real_min)
-    return ManifoldRatios(fake_ratio, real_min)
+    res = _compute(real, fake, k_pr, k_dc, chunk_size, recall=False)
+    return ManifoldRatios(res.fake_manifold_ratio, res.real_nearest_ratio)
