@@ -29,3 +29,18 @@ def test_mps_where_absent():
         pytest.skip("this machine has MPS")
     with pytest.raises(UserError, match="MPS is not available"):
         resolve_device("mps")
+
+
+def test_host_allocator_tuning_is_glibc_only_and_can_be_turned_off(monkeypatch):
+    """The CLI keeps freed activation memory in the heap (glibc ``mallopt``); elsewhere, or
+    with ``GENMETRICS_TUNE_MALLOC=0``, it leaves the allocator alone and says so."""
+    import platform
+    import sys
+
+    from genmetrics.devices import HOST_ALLOCATOR_ENV, tune_host_allocator
+
+    monkeypatch.setenv(HOST_ALLOCATOR_ENV, "0")
+    assert tune_host_allocator() is False
+    monkeypatch.delenv(HOST_ALLOCATOR_ENV)
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert tune_host_allocator() is glibc

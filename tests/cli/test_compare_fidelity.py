@@ -235,7 +235,10 @@ def test_vs_baseline_from_one_pass(sets, capsys, fake_metrics):  # noqa: F811
                           "--vs-baseline", "fid,kid", "--format", "json",
                           "--require", "fid_vs_baseline<=1e-6")
     assert code == 1
-    assert err.strip().startswith("requirement not met: fid_vs_baseline<=1e-6 for dark:")
+    lines = err.strip().splitlines()
+    # the N < D warnings of the distances to the baseline (8 images, 64 dims), then the gate
+    assert all(x.startswith("warning: ") and "vs base" in x and "N < D" in x for x in lines[:-1])
+    assert lines[-1].startswith("requirement not met: fid_vs_baseline<=1e-6 for dark:")
     doc = json.loads(out)
     vs = doc["vs_baseline"]
     assert vs["fid"]["higher_is_better"] is False

@@ -57,3 +57,21 @@ def test_benchmark_prints_one_rank_warning_per_metric(styled, capsys):
     assert len(lines) == 2
     doc = json.loads(out.out)
     assert [w for w in doc["warnings"] if "per style" in w] == [per_style[0].removeprefix("warning: ")]
+
+
+def test_compare_prints_each_sets_rank_warnings(styled, capsys):
+    """``compare`` prints the same folded lines, prefixed by the set they concern (before:
+    none at all)."""
+    import shutil
+
+    shutil.copytree(styled / "imgs", styled / "variant")
+    code = main(["compare", str(styled / "imgs"), str(styled / "variant"), "--names", "base,fast",
+                 "--suite", "none", "-m", "fid", "-r", str(styled / "real"), "-f", "json",
+                 "--no-cache", "--batch-size", "32"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    lines = [x for x in out.err.splitlines() if x.startswith("warning:")]
+    for name in ("base", "fast"):
+        mine = [x for x in lines if x.startswith(f"warning: {name}: ")]
+        assert len([x for x in mine if "fid per style (3 of 3 styles)" in x]) == 1, lines
+        assert len([x for x in mine if "fid (all images pooled)" in x and f"has 18 {N_LOW}" in x]) == 1

@@ -17,6 +17,7 @@ from genmetrics.cli.common import (
     emit,
     no_cache_option,
     offline_option,
+    warn_lines,
 )
 from genmetrics.cli.metric_options import with_metric_options
 from genmetrics.cli.pair_options import with_pair_options
@@ -137,6 +138,7 @@ def compare_command(
         progress=True,
         **(metric_options or {}),
     )
+    warn_lines(report.warnings)  # e.g. N < D for a per-style FID: one line per metric and kind
     html = fmt is OutputFormat.html or out is not None
     doc = compare_document(report, html=html, command=command_manifest())
     if out is not None:

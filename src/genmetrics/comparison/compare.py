@@ -148,6 +148,16 @@ class CompareReport:
         return self._summaries[variant]
 
     @property
+    def warnings(self) -> list[str]:
+        """Every set's warnings as ``set: metric: …`` (per-style values folded, as in
+        ``benchmark``) and those of the distances to the baseline, each once."""
+        out = [f"{name}: {w}" for name, s in zip(self.names, self.sets, strict=True) for w in s.warnings]
+        out += [f"{variant}: {metric} vs {self.names[0]}: {w}"
+                for metric, by_variant in self.vs_baseline.items()
+                for variant, value in by_variant.items() for w in value.warnings]
+        return list(dict.fromkeys(out))
+
+    @property
     def gate_failed(self) -> bool:
         return any(not o.met for o in self.requirements)
 

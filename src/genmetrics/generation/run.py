@@ -413,9 +413,10 @@ class _RayShardSpec:
     width: int | None
 
 
-def _ray_generate_shard(spec: _RayShardSpec, jobs: list[_Job], index: int) -> int:
+def _ray_generate_shard(spec: _RayShardSpec, jobs: list[_Job], index: int, counter: Any = None) -> int:
     """A Ray task: load the pipeline on the worker's device, generate ``jobs`` into the
-    shared output folder, journal ``index``."""
+    shared output folder, journal ``index``; each finished batch is added to ``counter``
+    (the driver's progress and stall bound)."""
     dev = resolve_device("cuda" if spec.device in (None, "auto") and torch.cuda.is_available()
                          else (spec.device or "cpu"))
     pipe = load_pipeline(spec.pipeline, spec.dtype, dev, spec.offline, revision=spec.revision,
@@ -426,8 +427,9 @@ def _ray_generate_shard(spec: _RayShardSpec, jobs: list[_Job], index: int) -> in
     call_kwargs = _call_kwargs(pipe, num_inference_steps=spec.steps, guidance_scale=spec.guidance,
                                height=spec.height, width=spec.width)
     out = Path(spec.out)
+    advance = (lambda k: counter.add.remote(k)) if counter is not None else None
     return _run_batches(pipe, jobs, out, _rank_journal(out, index), spec.batch_size,
-                        dev.type if dev.type != "mps" else "cpu", call_kwargs)
+                        dev.type if dev.type != "mps" else "cpu", call_kwargs, advance)
 
 
 def _generate_on_ray(address: Any, spec: _RayShardSpec, pending: list[_Job], progress: bool,
@@ -437,19 +439,20 @@ def _generate_on_ray(address: Any, spec: _RayShardSpec, pending: list[_Job], pro
     gpus = int(ray.cluster_resources().get("GPU", 0))
     shards = max(1, gpus or int(ray.cluster_resources().get("CPU", 1)))
     task = ray.remote(num_gpus=1 if gpus else 0)(_ray_generate_shard)
+    counter = distributed.ray_counter(ray)
     refs = []
     for index in range(shards):
         lo, hi = shard_bounds(len(pending), index, shards, spec.batch_size)
         if hi > lo:
-            refs.append(task.remote(spec, pending[lo:hi], index))
-    generated = 0
+            refs.append(task.remote(spec, pending[lo:hi], index, counter))
     with _progress(progress) as bar:
         bar_task = bar.add_task("generate", total=total, completed=done)
-        for ref in refs:
-            n = ray.get(ref)
-            generated += n
-            bar.advance(bar_task, n)
-    return generated
+        # bounded and never silent: a stalled cluster or a failed task ends with one line
+        counts = distributed.ray_wait(
+            ray, refs, what="generation shards", items=len(pending), counter=counter,
+            on_result=lambda i, n: int(n), advance=lambda k: bar.advance(bar_task, k),
+        )
+    return sum(int(n) for n in counts)
 
 
 def _load_or_move(pipeline: Any, dtype: Any, dev: torch.device, offline: bool | None,
