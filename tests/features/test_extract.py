@@ -157,3 +157,18 @@ def test_other_errors_in_a_forward_are_not_taken_for_memory(tmp_path):
     write_images(tmp_path / "imgs", 3)
     with pytest.raises(RuntimeError, match="shape mismatch"):
         extract_features(items_from(tmp_path / "imgs"), {"inception": Broken()}, REQS)
+
+
+def test_overlap_only_when_a_network_runs_off_the_cpu():
+    """Decoding runs ahead of the networks only on an accelerator (``Backbone.device_type``,
+    from a ``device`` attribute or an ``encoder``'s); on the CPU the stages alternate."""
+    from types import SimpleNamespace
+
+    from genmetrics.features.extract import _on_accelerator
+    from tests.fakes import PixelBackbone
+
+    cpu, gpu, encoded = PixelBackbone(), PixelBackbone(), PixelBackbone()
+    gpu.device = "cuda:1"
+    encoded.encoder = SimpleNamespace(device="mps")
+    assert (cpu.device_type, gpu.device_type, encoded.device_type) == ("cpu", "cuda", "mps")
+    assert not _on_accelerator([cpu]) and _on_accelerator([cpu, gpu]) and _on_accelerator([encoded])

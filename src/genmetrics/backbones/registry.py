@@ -55,6 +55,16 @@ class Backbone(ABC):
         """Preprocessed inputs of one batch → what :meth:`forward` takes (default: stacked)."""
         return np.stack(inputs)
 
+    @property
+    def device_type(self) -> str:
+        """Where the network runs: ``cpu``, ``cuda``, ``mps`` (default: from a ``device``
+        attribute, or its ``encoder``'s). A backbone that can tell without importing torch
+        overrides it, so a fully cached run stays light."""
+        device = getattr(self, "device", None)
+        if device is None and hasattr(self, "encoder"):
+            device = getattr(self.encoder, "device", None)
+        return str(device or "cpu").split(":")[0]
+
     def manifest(self) -> dict[str, Any]:
         return {"name": self.name, "key": self.key}
 

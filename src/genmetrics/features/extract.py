@@ -287,14 +287,7 @@ def _on_accelerator(backbones: Sequence[Backbone]) -> bool:
     """Whether any network runs off the CPU. Only then do decoding and the networks overlap:
     on the CPU the network already uses every core, and decode threads beside its OpenMP
     threads oversubscribe them (measured: the same pass 1.2–3.5× slower in wall time)."""
-    for bb in backbones:
-        # ``device_name`` where a backbone has it: its ``device`` may import torch
-        device = getattr(bb, "device_name", None) or getattr(bb, "device", None)
-        if device is None and hasattr(bb, "encoder"):
-            device = getattr(bb.encoder, "device", None)
-        if str(device or "cpu").split(":")[0] not in ("cpu", "meta"):
-            return True
-    return False
+    return any(getattr(bb, "device_type", "cpu") not in ("cpu", "meta") for bb in backbones)
 
 
 def _out_of_device_memory(exc: BaseException) -> bool:

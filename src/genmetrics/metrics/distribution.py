@@ -213,20 +213,25 @@ def _prdc_result(ctx: MetricContext):
     return ctx.memo[key]
 
 
+_PRDC_COLUMNS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "precision": ({"in_real_manifold": "fake_in_real_manifold",
+                   "manifold_ratio": "fake_manifold_ratio"}, {}),
+    "density": ({"real_balls_containing": "fake_real_ball_count"}, {}),
+    "coverage": ({}, {"covered": "real_covered", "nearest_ratio": "real_nearest_ratio"}),
+}
+"""Per-image columns of each k-NN metric -> their :class:`PRDCResult` arrays: the generated
+side, then the reference side."""
+
+
 def _prdc_metric(name: str, k_option: str):
     def compute(ctx: MetricContext) -> MetricValue:
         res = _prdc_result(ctx)
         value = res[name] if isinstance(res, dict) else getattr(res, name)
-        columns = {  # per-image column -> PRDCResult array, generated side then reference
-            "precision": ({"in_real_manifold": "fake_in_real_manifold",
-                           "manifold_ratio": "fake_manifold_ratio"}, {}),
-            "density": ({"real_balls_containing": "fake_real_ball_count"}, {}),
-            "coverage": ({}, {"covered": "real_covered", "nearest_ratio": "real_nearest_ratio"}),
-        }.get(name, ({}, {}))
-        per_image, per_reference = ({
-            column: np.asarray(arr) for column, field_name in side.items()
-            if (arr := _get(res, field_name)) is not None and len(arr)
-        } for side in columns)
+        per_image, per_reference = (
+            {column: np.asarray(arr) for column, attr in side.items()
+             if (arr := _get(res, attr)) is not None and len(arr)}
+            for side in _PRDC_COLUMNS.get(name, ({}, {}))
+        )
         extra = {"k": int(ctx.options[k_option]), **_space_extra(ctx, feature_space(ctx.options))}
         return MetricValue(float(value), extra=extra, per_image=per_image,
                            per_reference_image=per_reference)

@@ -333,19 +333,18 @@ def _describe(source: Any) -> str:
 
 
 def _per_image_rows(
-    gen: ExtractedFeatures | None, values: dict[str, MetricValue], side: str = "per_image"
+    feats: ExtractedFeatures | None, columns: dict[str, dict[str, np.ndarray]]
 ) -> list[dict[str, Any]]:
-    """One row per image of ``gen`` with the metrics' columns of ``side`` (``per_image``: the
-    generated set; ``per_reference_image``: the reference set, [] when it ran no column)."""
-    if gen is None or not gen.ids or (side != "per_image" and not any(
-            getattr(v, side) for v in values.values())):
+    """One row per image of ``feats`` with each metric's ``columns`` (metric -> column ->
+    array in image order); [] without images."""
+    if feats is None or not feats.ids:
         return []
     rows = [
         {"id": i, "path": loc, "sha256": h}
-        for i, loc, h in zip(gen.ids, gen.locations, gen.hashes, strict=True)
+        for i, loc, h in zip(feats.ids, feats.locations, feats.hashes, strict=True)
     ]
-    for name, value in values.items():
-        for column, arr in getattr(value, side).items():
+    for name, by_column in columns.items():
+        for column, arr in by_column.items():
             arr = np.asarray(arr)
             if len(arr) != len(rows):
                 continue
@@ -363,7 +362,8 @@ def _stats_count(ref: ExtractedFeatures | None) -> int | None:
 
 def _result(plan, values, gen, ref, ref_stats, services, assignment, prompts, instances, *,
             protocol, seed, device, dtype, reference) -> EvaluationResult:
-    per_image = _per_image_rows(gen, values)
+    per_image = _per_image_rows(gen, {n: v.per_image for n, v in values.items()})
+    ref_columns = {n: v.per_reference_image for n, v in values.items() if v.per_reference_image}
     counts = {
         "generated": len(gen),
         "generated_skipped": len(gen.skipped),
@@ -408,5 +408,6 @@ def _result(plan, values, gen, ref, ref_stats, services, assignment, prompts, in
             if rec.prompt_id is not None:
                 row["prompt_id"] = rec.prompt_id
         skipped += [(loc, "no prompt") for loc in assignment.images_without_prompt]
+    per_reference = _per_image_rows(ref, ref_columns) if ref_columns else []
     return EvaluationResult(values, counts, manifest, per_image, skipped,
-                            per_reference_image=_per_image_rows(ref, values, "per_reference_image"))
+                            per_reference_image=per_reference)

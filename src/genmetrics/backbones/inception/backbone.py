@@ -113,6 +113,10 @@ class InceptionBackbone(Backbone):
         self.outputs = (*base, "spatial")
 
     @property
+    def device_type(self) -> str:
+        return self.device_name.split(":")[0]
+
+    @property
     def device(self):
         import torch
 

@@ -248,7 +248,5 @@ def manifold_ratios(
 
     Float64, one ``chunk_size`` block of fake rows at a time (memory O(chunk_size * N)); the
     same pass as :func:`prdc`, which returns these arrays too."""
-    if k_pr < 1 or k_dc < 1:
-        raise UserError("k_pr, k_dc and chunk_size must be at least 1")
     res = _compute(real, fake, k_pr, k_dc, chunk_size, recall=False)
     return ManifoldRatios(res.fake_manifold_ratio, res.real_nearest_ratio)
