@@ -107,3 +107,23 @@ def test_newer_layout_is_one_line(sets, fake_backbone, capsys, _isolated_home):
     capsys.readouterr()
     assert _evaluate(sets) == 2
     assert "newer genmetrics" in _one_error_line(capsys)
+
+
+def test_info_lists_stored_set_statistics_and_warm_runs_agree(
+    sets, fake_backbone, capsys, tmp_path, monkeypatch
+):
+    import json
+
+    from genmetrics.features import set_stats
+
+    monkeypatch.setattr(set_stats, "MIN_ROWS", 4)
+    cache = tmp_path / "c"
+    values = []
+    for _ in range(2):
+        assert _evaluate(sets, "--cache-dir", str(cache)) == 0
+        values.append(json.loads(capsys.readouterr().out)["metrics"]["fid"]["value"])
+    assert values[0] == values[1]
+    assert main(["cache", "info", "--cache-dir", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "feature rows: 32" in out and "statistics of whole image sets" in out
+    assert "fake-pixels/v1|decode-r" in out and ": 2 sets, " in out

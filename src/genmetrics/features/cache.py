@@ -402,6 +402,10 @@ class FeatureCache:
             )
 
     @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    @property
     def corrupt_rows(self) -> int:
         """Distinct rows read from this cache that failed their checksum (each was a miss)."""
         return len(self._corrupt)
@@ -409,17 +413,20 @@ class FeatureCache:
     def get_many(
         self, backbone: str, contents: Sequence[str], outputs: Sequence[str]
     ) -> dict[str, dict[str, np.ndarray]]:
-        """Rows found and verified, as {content hash: {output: vector}}; only complete entries
-        are returned. A damaged row is left out (a miss) and counted."""
+        """Rows found and verified, as {content hash: {output: vector}} with exactly
+        ``outputs``; only complete entries are returned (other outputs are not read). A
+        damaged row is left out (a miss) and counted."""
         found: dict[str, dict[str, np.ndarray]] = {}
         unique = list(dict.fromkeys(contents))
+        names = list(dict.fromkeys(outputs))
+        which = ",".join("?" * len(names))
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._query(
                 f"SELECT content, output, dtype, dim, data, checksum FROM features "
-                f"WHERE backbone = ? AND content IN ({marks})",
-                [backbone, *chunk],
+                f"WHERE backbone = ? AND output IN ({which}) AND content IN ({marks})",
+                [backbone, *names, *chunk],
             )
             for content, *row in rows:
                 vec = row_vector(backbone, content, tuple(row))

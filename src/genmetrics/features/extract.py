@@ -29,9 +29,11 @@ from genmetrics.features.prepare import (
     PreparedChunk,
     cache_key,
     default_workers,
+    known_digests,
     prompted_hash,
     text_hash,
 )
+from genmetrics.features.set_stats import RowFolder, load_state, set_key, store_state
 from genmetrics.sources.items import ImageItem
 
 __all__ = [
@@ -168,12 +170,27 @@ def extract_features(
     result = ExtractedFeatures(
         forwards=dict.fromkeys(needed, 0), cache_hits=dict.fromkeys(needed, 0)
     )
+    stored = _stored_statistics(items, backbones, requests, cache)
+    if stored is not None and all(r.form == "gaussian" for r in requests):
+        digests, result.gaussians = stored
+        if len(result.gaussians) == len({(r.backbone, r.output) for r in requests}):
+            result.ids = [item.id for item in items]
+            result.locations = [item.location for item in items]
+            result.hashes = digests
+            result.cache_hits = dict.fromkeys(needed, len(items))
+            result.batch_sizes = dict.fromkeys(needed, batch_size)
+            if progress:
+                progress(len(items))
+            return result  # every statistic was stored for exactly these files: no row read
     collect: dict[tuple[str, str], list[np.ndarray]] = {}
+    folders: dict[tuple[str, str], RowFolder] = {}
     for r in requests:
         if r.form == "array":
             collect.setdefault((r.backbone, r.output), [])
-        else:
-            result.gaussians.setdefault((r.backbone, r.output), GaussianStats())
+        elif stored is not None and (r.backbone, r.output) in stored[1]:
+            result.gaussians[(r.backbone, r.output)] = stored[1][(r.backbone, r.output)]
+        elif (r.backbone, r.output) not in folders:
+            folders[(r.backbone, r.output)] = RowFolder(GaussianStats())
     chunk = batch_size * max(4, -(-64 // batch_size))  # whole batches: shards align
     starts = range(0, len(items), chunk)
     with contextlib.ExitStack() as stack:
@@ -188,17 +205,43 @@ def extract_features(
         for start in starts:
             pending.append(ahead.submit(stage.prepare, items[start : start + chunk]))
             if len(pending) > depth:
-                _collect(pending.popleft().result(), runner, result, collect, warn, progress)
+                _collect(pending.popleft().result(), runner, result, collect, folders, warn,
+                         progress)
         while pending:
-            _collect(pending.popleft().result(), runner, result, collect, warn, progress)
+            _collect(pending.popleft().result(), runner, result, collect, folders, warn, progress)
     result.batch_sizes = {b: runner.batch_sizes.get(b, batch_size) for b in needed}
     for key, rows in collect.items():
         result.arrays[key] = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+    for (bname, output), folder in folders.items():
+        stats = result.gaussians[(bname, output)] = folder.finish()
+        bb = backbones[bname]
+        if cache is not None and not getattr(bb, "prompt_conditioned", False):
+            store_state(cache, cache_key(bb), set_key(cache_key(bb), output, result.hashes), stats)
     return result
 
 
+def _stored_statistics(items, backbones, requests, cache):
+    """(content hashes of ``items``, {(backbone, output): statistics}) for the streamed
+    requests whose statistics over exactly these files, in this order, are in the cache
+    (:mod:`.set_stats`); None when some file's hash is not known from the cache."""
+    wanted = {(r.backbone, r.output) for r in requests if r.form == "gaussian"
+              and not getattr(backbones[r.backbone], "prompt_conditioned", False)}
+    if cache is None or not wanted or not items:
+        return None
+    digests = known_digests(items, cache)
+    if digests is None:
+        return None
+    found = {}
+    for bname, output in sorted(wanted):
+        row_backbone = cache_key(backbones[bname])
+        stats = load_state(cache, row_backbone, set_key(row_backbone, output, digests))
+        if stats is not None and stats.n == len(digests):
+            found[(bname, output)] = stats
+    return digests, found
+
+
 def _collect(prepared: PreparedChunk, runner: _NetworkStage, result: ExtractedFeatures,
-             collect, warn, progress) -> None:
+             collect, folders: dict[tuple[str, str], RowFolder], warn, progress) -> None:
     """Run the networks on one prepared chunk and append its rows, in list order."""
     for where, reason in prepared.skipped:
         result.skipped.append((where, reason))
@@ -215,10 +258,9 @@ def _collect(prepared: PreparedChunk, runner: _NetworkStage, result: ExtractedFe
     for (bname, output), rows in collect.items():
         bb = runner.backbones[bname]
         rows.extend(feats[d][stage.slot(bname, bb, it)][output] for it, d in ok)
-    for (bname, output), stats in result.gaussians.items():
-        if ok:
-            bb = runner.backbones[bname]
-            stats.update(np.stack([feats[d][stage.slot(bname, bb, it)][output] for it, d in ok]))
+    for (bname, output), folder in folders.items():
+        bb = runner.backbones[bname]
+        folder.add([feats[d][stage.slot(bname, bb, it)][output] for it, d in ok])
     if progress:
         progress(prepared.size)
 

@@ -41,6 +41,12 @@ class GaussianStats:
         self._fixed_sigma: np.ndarray | None = None
         # Quantities derived from the statistics (see derived()); dropped when rows are added.
         self._derived: dict[str, Any] = {}
+        # Set only by deferred(): reads the scatter matrix when first needed.
+        self._loader: Callable[[], np.ndarray] | None = None
+        self.content_key: str | None = None
+        """Names the exact rows these statistics were folded from, in order (set by the
+        feature pass, see :mod:`genmetrics.features.set_stats`), so numbers derived from
+        them can be memoised without hashing the D x D matrix; dropped when rows are added."""
 
     # -- accumulation -------------------------------------------------------------------
 
@@ -67,12 +73,15 @@ class GaussianStats:
             raise UserError("cannot merge statistics loaded without a sample count 'n'")
         if other._n == 0:
             return self
+        other._materialize()
         self._combine(other._n, other._mean, other._scatter)  # type: ignore[arg-type]
         return self
 
     def _combine(self, n_b: int, mean_b: np.ndarray, scatter_b: np.ndarray) -> None:
+        self._materialize()
         self._check_dim(mean_b.shape[0])
         self._derived = {}
+        self.content_key = None
         if self._fixed_sigma is not None:
             raise UserError("cannot add rows to statistics loaded without a sample count 'n'")
         if self._n == 0:
@@ -121,6 +130,7 @@ class GaussianStats:
         """Unbiased covariance ``M / (n - 1)`` (D x D), float64, exactly symmetric."""
         if self._fixed_sigma is not None:
             return self._fixed_sigma.copy()
+        self._materialize()
         if self._n < 2 or self._scatter is None:
             raise UserError(
                 f"a covariance needs at least 2 feature rows, got {self._n}; add more images"
@@ -163,6 +173,7 @@ class GaussianStats:
         :meth:`from_state` rebuilds it bit for bit (``mu``/``sigma`` would round)."""
         if self._fixed_sigma is not None:
             raise UserError("statistics loaded without a sample count 'n' have no accumulator state")
+        self._materialize()
         return {"n": self._n, "dim": self._dim, "mean": self._mean, "scatter": self._scatter}
 
     @classmethod
@@ -175,6 +186,24 @@ class GaussianStats:
             stats._scatter = np.array(state["scatter"], dtype=np.float64)
         return stats
 
+    @classmethod
+    def deferred(cls, n: int, mean: Any, scatter: Callable[[], np.ndarray]) -> GaussianStats:
+        """Statistics of ``n`` rows with mean ``mean``, whose D x D scatter ``scatter()``
+        returns when first needed (stored statistics, when a memoised number may make the
+        matrix unnecessary)."""
+        stats = cls()
+        stats._mean = np.array(mean, dtype=np.float64).reshape(-1)
+        stats._check_dim(stats._mean.shape[0])
+        stats._n = int(n)
+        stats._loader = scatter
+        return stats
+
+    def _materialize(self) -> None:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            d = self._dim or 0
+            self._scatter = np.array(loader(), dtype=np.float64).reshape(d, d)
+
     def derived(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per ``key`` for these statistics (e.g. a square-root factor of
         the covariance, reused when one reference meets many subsets); adding rows drops it,
@@ -185,6 +214,7 @@ class GaussianStats:
         return store[key]
 
     def __getstate__(self) -> dict[str, Any]:
+        self._materialize()
         return {**self.__dict__, "_derived": {}}
 
     def __repr__(self) -> str:

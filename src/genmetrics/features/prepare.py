@@ -129,6 +129,21 @@ def _stat(path: str) -> tuple[int, ...] | None:
     return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
 
 
+def known_digests(items: Sequence[ImageItem], cache: FeatureCache) -> list[str] | None:
+    """The content hash of every item, when each is a file the cache hashed and that is
+    unchanged since (see :func:`_stat`); None otherwise. Reads no image."""
+    stats: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        st = _stat(item.file) if item.file else None
+        if st is None:
+            return None
+        stats[item.location] = st
+    known = cache.known_hashes(stats)
+    if len(known) < len(stats):
+        return None
+    return [known[item.location] for item in items]
+
+
 def _decode_and_preprocess(
     item: ImageItem, blob, bbs: list[tuple[str, Backbone]], budget: PixelBudget
 ) -> dict[str, object]:

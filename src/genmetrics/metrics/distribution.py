@@ -110,7 +110,12 @@ def _space_extra(ctx: MetricContext, space: Space) -> dict[str, Any]:
 
 
 def _stats_digest(*stats: GaussianStats) -> str:
+    """Names the pair of statistics: by the rows they were folded from when the feature pass
+    named them (``content_key``: no D x D matrix is formed or hashed), else by mu and sigma."""
     h = hashlib.sha256()
+    if all(s.content_key for s in stats):
+        h.update(b"rows:" + "|".join(s.content_key or "" for s in stats).encode())
+        return h.hexdigest()
     for s in stats:
         arrays = s.to_arrays()
         h.update(np.ascontiguousarray(arrays["mu"], dtype=np.float64).tobytes())

@@ -74,21 +74,23 @@ def read_file_bounded(path: Path, limit: int | None = None) -> bytes:
     return data
 
 
-def _file_reader(path: Path) -> Callable[[], bytes]:
-    return lambda: read_file_bounded(path)
+def _file_reader(path: str | Path) -> Callable[[], bytes]:
+    return lambda: read_file_bounded(Path(path))
 
 
-def _file_item(rel: str, path: Path) -> ImageItem:
+def _file_item(rel: str, path: str | Path) -> ImageItem:
     return ImageItem(printable(strip_ext(rel)), printable(str(path)), _file_reader(path), str(path))
 
 
 def folder_items(folder: Path) -> ItemList:
     """Every image below ``folder``, sorted by relative path. Symbolic links to folders are
     followed once (a link loop is reported, not followed again); unreadable folders and
-    unsupported formats are reported as problems."""
+    unsupported formats are reported as problems. Paths are handled as strings (a listing
+    of thousands of files is part of every warm run's start-up)."""
     problems: list[tuple[str, str]] = []
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, str]] = []
     seen_dirs: set[tuple[int, int]] = set()
+    top = os.fspath(folder)
 
     def on_error(exc: OSError) -> None:
         where = printable(str(exc.filename or folder))
@@ -107,18 +109,19 @@ def folder_items(folder: Path) -> ItemList:
             continue
         seen_dirs.add((st.st_dev, st.st_ino))
         dirs.sort()
+        below = os.path.relpath(root, top)
+        prefix = "" if below == "." else below.replace(os.sep, "/") + "/"
         for name in files:
-            path = Path(root) / name
-            rel = path.relative_to(folder).as_posix()
+            path = os.path.join(root, name)
             if is_image_name(name):
-                if path.is_file():
-                    found.append((rel, path))
-                elif not path.exists():
-                    problems.append((printable(str(path)), "broken symbolic link"))
+                if os.path.isfile(path):
+                    found.append((prefix + name, path))
+                elif not os.path.exists(path):
+                    problems.append((printable(path), "broken symbolic link"))
                 else:
-                    problems.append((printable(str(path)), "not a regular file"))
+                    problems.append((printable(path), "not a regular file"))
             elif (reason := unsupported_reason(name)) is not None:
-                problems.append((printable(str(path)), reason))
+                problems.append((printable(path), reason))
     found.sort(key=lambda pair: pair[0])
     items = [_file_item(rel, path) for rel, path in found]
     return ItemList(unique_ids(items, printable(str(folder))), problems)

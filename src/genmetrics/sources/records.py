@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-
 import numpy as np
 
 from genmetrics.errors import UserError
@@ -67,20 +66,40 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _suffix(name: str) -> str:
+    """The extension of a file name as :attr:`pathlib.PurePath.suffix` gives it (``""`` for
+    ``.png`` or ``a.``), without building a path object (listings call this per file)."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _last_part(path: str) -> str:
+    """The last part of a POSIX path, as :attr:`pathlib.PurePath.name` gives it."""
+    if path.endswith(("/", "/.")) or path == ".":
+        return PurePosixPath(path).name
+    return path.rpartition("/")[2]
+
+
 def is_image_name(name: str) -> bool:
-    return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+    return _suffix(_last_part(name)).lower() in IMAGE_EXTENSIONS
 
 
 def unsupported_reason(name: str) -> str | None:
-    suffix = PurePosixPath(name).suffix.lower()
+    suffix = _suffix(_last_part(name)).lower()
     if suffix in UNSUPPORTED_EXTENSIONS:
         return f"{suffix} images are not read (convert them to PNG)"
     return None
 
 
 def strip_ext(rel: str) -> str:
-    p = PurePosixPath(rel)
-    return str(p.with_suffix("")) if p.suffix else rel
+    """A POSIX relative path without the extension of its last part (``a/b.png`` → ``a/b``),
+    normalised as :class:`pathlib.PurePosixPath` does (``./a//b.png`` → ``a/b``)."""
+    if rel.startswith("./") or "//" in rel or "/./" in rel or rel.endswith(("/", "/.")):
+        path = PurePosixPath(rel)
+        return str(path.with_suffix("")) if path.suffix else rel
+    head, sep, name = rel.rpartition("/")
+    suffix = _suffix(name)
+    return f"{head}{sep}{name[: -len(suffix)]}" if suffix else rel
 
 
 def unique_ids(items: list[ImageItem], source: str) -> list[ImageItem]:

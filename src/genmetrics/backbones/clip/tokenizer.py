@@ -20,8 +20,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from importlib import resources
-
-import regex
+from importlib.util import find_spec
 
 CONTEXT_LENGTH = 77
 SOT_TOKEN = "<|startoftext|>"
@@ -31,15 +30,18 @@ _N_MERGES = VOCAB_SIZE - 2 * 256 - 2
 
 # CLIP's pre-tokenisation: special tokens, English contractions, letter runs, single digits,
 # runs of other non-space characters.
-_PATTERN = regex.compile(
-    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
-    regex.IGNORECASE,
-)
+_PRE_TOKENS = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
-try:  # optional, as in CLIP
-    import ftfy as _ftfy
-except ImportError:  # pragma: no cover - depends on the environment
-    _ftfy = None
+
+@functools.cache
+def _pattern():
+    """The compiled pre-tokeniser (``regex`` is imported when text is first tokenised)."""
+    import regex
+
+    return regex.compile(_PRE_TOKENS, regex.IGNORECASE)
+
+
+_HAS_FTFY = find_spec("ftfy") is not None  # optional, as in CLIP; imported when text is cleaned
 
 
 def byte_to_unicode() -> dict[int, str]:
@@ -81,8 +83,10 @@ def build_vocab(merges: Sequence[tuple[str, str]]) -> list[str]:
 
 
 def clean_text(text: str) -> str:
-    if _ftfy is not None:
-        text = _ftfy.fix_text(text)
+    if _HAS_FTFY:
+        import ftfy
+
+        text = ftfy.fix_text(text)
     text = html.unescape(html.unescape(text)).strip()
     text = unicodedata.normalize("NFC", text)
     return re.sub(r"\s+", " ", text).strip().lower()
@@ -91,7 +95,7 @@ def clean_text(text: str) -> str:
 class ClipTokenizer:
     """CLIP BPE: ``encode`` gives the ids of one text (no special tokens)."""
 
-    uses_ftfy: bool = _ftfy is not None
+    uses_ftfy: bool = _HAS_FTFY
 
     def __init__(self, bpe_path=None, context_length: int = CONTEXT_LENGTH) -> None:
         merges = read_merges(bpe_path)
@@ -129,7 +133,7 @@ class ClipTokenizer:
 
     def encode(self, text: str) -> list[int]:
         ids: list[int] = []
-        for piece in _PATTERN.findall(clean_text(text)):
+        for piece in _pattern().findall(clean_text(text)):
             if piece in (SOT_TOKEN, EOT_TOKEN):
                 ids.append(self.encoder[piece])
                 continue
