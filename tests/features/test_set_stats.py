@@ -70,7 +70,7 @@ def test_a_scatter_lost_meanwhile_is_one_clear_error(tmp_path):
     with FeatureCache(tmp_path / "c.sqlite") as cache:
         store_state(cache, "bb", "k", stats)
         back = load_state(cache, "bb", "k")
-        cache._write("DELETE FROM features WHERE output = ?", [("scatter",)])
+        cache._write("DELETE FROM features WHERE output = ?", [("scatter/00003",)])
         with pytest.raises(UserError, match="disappeared or were damaged during this run"):
             _ = back.cov
 
@@ -119,3 +119,32 @@ def test_warm_pass_reads_no_row_and_gives_the_same_statistics(tmp_path, monkeypa
                                 [*GAUSS, FeatureRequest("inception", "pool3")], cache=cache)
         assert both.array("inception", "pool3").shape == (10, 64)
         assert both.gaussian("inception", "pool3").content_key == third.gaussian("inception", "pool3").content_key
+
+
+def test_stored_statistics_are_not_used_when_a_file_is_skipped_this_time(tmp_path, monkeypatch):
+    from genmetrics.errors import ImageDecodeError
+    from genmetrics.features import prepare
+
+    monkeypatch.setattr(set_stats, "MIN_ROWS", 4)
+    write_images(tmp_path / "imgs", 10)
+    bb = PixelBackbone()
+    both = [*GAUSS, FeatureRequest("inception", "pool3")]
+    with FeatureCache(tmp_path / "c.sqlite") as cache:
+        first = extract_features(items_from(tmp_path / "imgs"), {"inception": bb}, both, cache=cache)
+        # the row of one image is lost and, this time, the image cannot be decoded
+        cache._write("DELETE FROM features WHERE backbone = ? AND content = ?",
+                     [(cache_key(bb), first.hashes[4])])
+        real = prepare._decode_and_preprocess
+
+        def failing(item, *args):
+            if item.id == "img004":
+                raise ImageDecodeError(item.location, "broken")
+            return real(item, *args)
+
+        monkeypatch.setattr(prepare, "_decode_and_preprocess", failing)
+        again = extract_features(items_from(tmp_path / "imgs"), {"inception": bb}, both,
+                                 cache=cache, warn=lambda m: None)
+    assert len(again) == 9 and len(again.skipped) == 1
+    stats = again.gaussian("inception", "pool3")
+    assert stats.n == 9 and stats.content_key != first.gaussian("inception", "pool3").content_key
+    np.testing.assert_allclose(stats.mean, again.array("inception", "pool3").mean(0), atol=1e-7)

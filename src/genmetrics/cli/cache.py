@@ -41,7 +41,7 @@ def _total(files: list[Path]) -> int:
 def info(cache_dir: Path | None = typer.Option(None, "--cache-dir", help=_CACHE_DIR_HELP)) -> None:
     """Where the cache is, its size, and how many rows each backbone key has."""
     from genmetrics.features.cache import SCHEMA_VERSION, FeatureCache
-    from genmetrics.features.set_stats import STATE_OUTPUTS, STATE_SUFFIX
+    from genmetrics.features.set_stats import STATE_SUFFIX
 
     path, files = _located(cache_dir)
     if path not in files:
@@ -54,16 +54,16 @@ def info(cache_dir: Path | None = typer.Option(None, "--cache-dir", help=_CACHE_
             "" if cache.version == SCHEMA_VERSION
             else " (older, without checksums: its rows are dropped on next use)"))
         summary = cache.summary()
-    backbones: dict = summary["backbones"]  # type: ignore[assignment]
-    sets = {k: v for k, v in backbones.items() if k.endswith(STATE_SUFFIX)}
+        backbones: dict = summary["backbones"]  # type: ignore[assignment]
+        sets = {k: (cache.contents(k), v[1]) for k, v in backbones.items() if k.endswith(STATE_SUFFIX)}
     echo(f"feature rows: {sum(n for k, (n, _) in backbones.items() if k not in sets)}")
     for key, (rows, nbytes) in backbones.items():
         if key not in sets:
             echo(f"  {key}: {rows} rows, {_size(nbytes)}")
     if sets:
         echo("statistics of whole image sets (a warm FID run reads these instead of the rows):")
-        for key, (rows, nbytes) in sets.items():
-            echo(f"  {key[: -len(STATE_SUFFIX)]}: {rows // len(STATE_OUTPUTS)} sets, {_size(nbytes)}")
+        for key, (count, nbytes) in sets.items():
+            echo(f"  {key[: -len(STATE_SUFFIX)]}: {count} sets, {_size(nbytes)}")
     echo(f"derived values: {summary['derived']}")
     echo(f"remembered file hashes: {summary['file_hashes']}")
 

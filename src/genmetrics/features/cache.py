@@ -506,6 +506,12 @@ class FeatureCache:
             rows = self._query("SELECT COUNT(*) FROM features WHERE backbone = ?", (backbone,))
         return rows[0][0] if rows else 0
 
+    def contents(self, backbone: str) -> int:
+        """Distinct content keys with rows under ``backbone``."""
+        rows = self._query("SELECT COUNT(DISTINCT content) FROM features WHERE backbone = ?",
+                           (backbone,))
+        return rows[0][0] if rows else 0
+
     def summary(self) -> dict[str, object]:
         """Rows per backbone key ({key: (rows, bytes)}), derived values and file hashes."""
         per = self._query(

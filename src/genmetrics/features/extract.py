@@ -19,6 +19,7 @@ import numpy as np
 
 from genmetrics.backbones.registry import Backbone, TextBackbone
 from genmetrics.errors import UserError
+from genmetrics.features import set_stats
 from genmetrics.features.cache import FeatureCache
 from genmetrics.features.cache_writer import CacheWriter
 from genmetrics.features.gaussian import GaussianStats
@@ -33,7 +34,7 @@ from genmetrics.features.prepare import (
     prompted_hash,
     text_hash,
 )
-from genmetrics.features.set_stats import RowFolder, load_state, set_key, store_state
+from genmetrics.features.set_stats import RowFolder
 from genmetrics.sources.items import ImageItem
 
 __all__ = [
@@ -170,27 +171,25 @@ def extract_features(
     result = ExtractedFeatures(
         forwards=dict.fromkeys(needed, 0), cache_hits=dict.fromkeys(needed, 0)
     )
-    stored = _stored_statistics(items, backbones, requests, cache)
-    if stored is not None and all(r.form == "gaussian" for r in requests):
-        digests, result.gaussians = stored
-        if len(result.gaussians) == len({(r.backbone, r.output) for r in requests}):
-            result.ids = [item.id for item in items]
-            result.locations = [item.location for item in items]
-            result.hashes = digests
-            result.cache_hits = dict.fromkeys(needed, len(items))
-            result.batch_sizes = dict.fromkeys(needed, batch_size)
-            if progress:
-                progress(len(items))
-            return result  # every statistic was stored for exactly these files: no row read
+    digests, found = _stored_statistics(items, backbones, requests, cache)
+    streamed = {(r.backbone, r.output) for r in requests if r.form == "gaussian"}
+    if digests is not None and all(r.form == "gaussian" for r in requests) and streamed <= found.keys():
+        # every statistic asked was stored for exactly these files: no row is read
+        result.ids = [item.id for item in items]
+        result.locations = [item.location for item in items]
+        result.hashes, result.gaussians = digests, found
+        result.cache_hits = dict.fromkeys(needed, len(items))
+        result.batch_sizes = dict.fromkeys(needed, batch_size)
+        if progress:
+            progress(len(items))
+        return result
     collect: dict[tuple[str, str], list[np.ndarray]] = {}
-    folders: dict[tuple[str, str], RowFolder] = {}
     for r in requests:
         if r.form == "array":
             collect.setdefault((r.backbone, r.output), [])
-        elif stored is not None and (r.backbone, r.output) in stored[1]:
-            result.gaussians[(r.backbone, r.output)] = stored[1][(r.backbone, r.output)]
-        elif (r.backbone, r.output) not in folders:
-            folders[(r.backbone, r.output)] = RowFolder(GaussianStats())
+    # stored statistics of an output whose rows are read anyway (kept per image) spare the fold
+    found = {key: stats for key, stats in found.items() if key in collect}
+    folders = {key: RowFolder(GaussianStats()) for key in sorted(streamed - found.keys())}
     chunk = batch_size * max(4, -(-64 // batch_size))  # whole batches: shards align
     starts = range(0, len(items), chunk)
     with contextlib.ExitStack() as stack:
@@ -212,29 +211,36 @@ def extract_features(
     result.batch_sizes = {b: runner.batch_sizes.get(b, batch_size) for b in needed}
     for key, rows in collect.items():
         result.arrays[key] = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+    if result.hashes != digests:  # a file was skipped this time: fold the rows that were kept
+        folders.update((key, RowFolder(GaussianStats())) for key in found)
+        for key in found:
+            folders[key].add(list(result.arrays[key]))
+        found = {}
+    result.gaussians.update(found)
     for (bname, output), folder in folders.items():
         stats = result.gaussians[(bname, output)] = folder.finish()
         bb = backbones[bname]
         if cache is not None and not getattr(bb, "prompt_conditioned", False):
-            store_state(cache, cache_key(bb), set_key(cache_key(bb), output, result.hashes), stats)
+            key = set_stats.set_key(cache_key(bb), output, result.hashes)
+            set_stats.store_state(cache, cache_key(bb), key, stats)
     return result
 
 
 def _stored_statistics(items, backbones, requests, cache):
     """(content hashes of ``items``, {(backbone, output): statistics}) for the streamed
     requests whose statistics over exactly these files, in this order, are in the cache
-    (:mod:`.set_stats`); None when some file's hash is not known from the cache."""
+    (:mod:`.set_stats`); (None, {}) when some file's hash is not known from the cache."""
     wanted = {(r.backbone, r.output) for r in requests if r.form == "gaussian"
               and not getattr(backbones[r.backbone], "prompt_conditioned", False)}
-    if cache is None or not wanted or not items:
-        return None
+    if cache is None or not wanted or len(items) < set_stats.MIN_ROWS:
+        return None, {}
     digests = known_digests(items, cache)
     if digests is None:
-        return None
+        return None, {}
     found = {}
     for bname, output in sorted(wanted):
         row_backbone = cache_key(backbones[bname])
-        stats = load_state(cache, row_backbone, set_key(row_backbone, output, digests))
+        stats = set_stats.load_state(cache, row_backbone, set_stats.set_key(row_backbone, output, digests))
         if stats is not None and stats.n == len(digests):
             found[(bname, output)] = stats
     return digests, found

@@ -12,9 +12,9 @@ Rows are folded in fixed blocks of :data:`FOLD_BLOCK` (:class:`RowFolder`), what
 batch size or chunking of the pass, so the state is a function of the ordered rows alone and
 the key needs nothing else.
 
-The state is stored as three rows of the ``features`` table under the backbone key
-``<cache key>|gaussian-state`` (checksummed like every row; ``cache info`` lists them, ``cache
-clear`` removes them). Its size is 8·D² bytes (32 MiB for 2048 dims), so only sets of at
+The state is stored as rows of the ``features`` table under the backbone key ``<cache
+key>|gaussian-state`` (``n``, ``mean``, and one row per scatter row; checksummed like every
+row; ``cache info`` lists them, ``cache clear`` removes them). Its size is 8·D² bytes (32 MiB for 2048 dims), so only sets of at
 least :data:`MIN_ROWS` images are stored, where reading it back is cheaper than the fold.
 """
 
@@ -29,7 +29,7 @@ from genmetrics.errors import UserError
 from genmetrics.features.cache import FeatureCache
 from genmetrics.features.gaussian import GaussianStats
 
-__all__ = ["FOLD_BLOCK", "MIN_ROWS", "STATE_OUTPUTS", "STATE_SUFFIX", "RowFolder", "load_state",
+__all__ = ["FOLD_BLOCK", "MIN_ROWS", "STATE_SUFFIX", "RowFolder", "load_state",
            "set_key", "store_state"]
 
 FOLD_BLOCK = 128
@@ -38,15 +38,22 @@ how the pass was chunked."""
 MIN_ROWS = 256
 """Sets smaller than this are folded again on every run (cheaper than reading 8·D² bytes)."""
 STATE_SUFFIX = "|gaussian-state"
-STATE_OUTPUTS = ("n", "mean", "scatter")
-"""The rows of one stored state."""
+SCATTER_ROWS_PER_OUTPUT = 1
+"""Matrix rows per stored output (``scatter/<first row>``): cells of the cache's WITHOUT ROWID
+table stay as small as feature rows, since SQLite reads a whole overflowing cell each time a
+key search compares against it (one 32 MiB cell made every look-up nearby cost ~40 ms)."""
+_READ_OUTPUTS = 400  # outputs per query (SQLite's bound-parameter limit)
+
+
+def _scatter_names(dim: int) -> list[str]:
+    return [f"scatter/{i:05d}" for i in range(0, dim, SCATTER_ROWS_PER_OUTPUT)]
 
 
 def set_key(row_backbone: str, output: str, digests: Sequence[str]) -> str:
     """sha256 naming the statistics of ``output`` over rows ``digests`` (in order) of the
     backbone whose cache key is ``row_backbone``."""
     h = hashlib.sha256()
-    for part in ("gm-set-stats-v1", row_backbone, output, str(FOLD_BLOCK), str(len(digests))):
+    for part in ("gm-set-stats-v2", row_backbone, output, str(FOLD_BLOCK), str(len(digests))):
         raw = part.encode()
         h.update(len(raw).to_bytes(8, "little") + raw)
     h.update("\n".join(digests).encode())
@@ -67,19 +74,22 @@ def load_state(cache: FeatureCache, row_backbone: str, key: str) -> GaussianStat
 
     def read() -> np.ndarray:
         reader = FeatureCache(cache.path, readonly=True) if cache.closed else cache
+        names, parts = _scatter_names(dim), []
         try:
-            got = reader.get_many(row_backbone + STATE_SUFFIX, [key], ("scatter",)).get(key)
+            for start in range(0, len(names), _READ_OUTPUTS):
+                part = names[start : start + _READ_OUTPUTS]
+                got = reader.get_many(row_backbone + STATE_SUFFIX, [key], part).get(key) or {}
+                parts += [got.get(name) for name in part]
         finally:
             if reader is not cache:
                 reader.close()
-        scatter = None if got is None else got["scatter"]
-        if scatter is None or scatter.dtype != np.float64 or scatter.size != dim * dim:
+        if any(p is None or p.dtype != np.float64 for p in parts) or sum(p.size for p in parts) != dim * dim:
             raise UserError(
                 f"the stored statistics of an image set in the feature cache {cache.path} "
                 "disappeared or were damaged during this run (another process cleared or "
                 "rewrote the cache?); run again"
             )
-        return scatter
+        return np.concatenate(parts)
 
     stats = GaussianStats.deferred(int(n[0]), mean, read)
     stats.content_key = key
@@ -92,11 +102,13 @@ def store_state(cache: FeatureCache, row_backbone: str, key: str, stats: Gaussia
     if (stats.n or 0) < MIN_ROWS:
         return
     state = stats.state()
-    cache.put_many(row_backbone + STATE_SUFFIX, [(key, {
-        "n": np.array([state["n"]], dtype=np.int64),
-        "mean": np.ascontiguousarray(state["mean"], dtype=np.float64),
-        "scatter": np.ascontiguousarray(state["scatter"], dtype=np.float64).reshape(-1),
-    })])
+    scatter = np.ascontiguousarray(state["scatter"], dtype=np.float64)
+    rows = {"n": np.array([state["n"]], dtype=np.int64),
+            "mean": np.ascontiguousarray(state["mean"], dtype=np.float64)}
+    for name in _scatter_names(scatter.shape[0]):
+        first = int(name.split("/")[1])
+        rows[name] = scatter[first : first + SCATTER_ROWS_PER_OUTPUT].reshape(-1)
+    cache.put_many(row_backbone + STATE_SUFFIX, [(key, rows)])
     stats.content_key = key
 
 
