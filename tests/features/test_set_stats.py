@@ -41,19 +41,22 @@ def test_fold_is_independent_of_how_rows_arrive():
 def test_stored_state_reads_back_bit_for_bit_and_lazily(tmp_path, monkeypatch):
     rows = np.random.default_rng(1).standard_normal((300, 32))
     stats = GaussianStats().update(rows)
+    digests = [f"d{i}" for i in range(300)]
     with FeatureCache(tmp_path / "c.sqlite") as cache:
-        store_state(cache, "bb", "k1", stats)
-        assert stats.content_key == "k1"
-        back = load_state(cache, "bb", "k1")
-        assert back is not None and back.content_key == "k1" and back.n == 300
+        store_state(cache, "bb", "o", digests, stats)
+        k1 = set_key("bb", "o", digests)
+        assert stats.content_key == k1
+        back = load_state(cache, "bb", "o", digests)
+        assert back is not None and back.content_key == k1 and back.n == 300
         assert back._loader is not None  # the D x D matrix is not read yet
         assert _stats_digest(back, back) == _stats_digest(stats, stats)  # named, not hashed
         np.testing.assert_array_equal(back.mean, stats.mean)
         assert back._loader is not None  # the mean needs no matrix
         np.testing.assert_array_equal(back.cov, stats.cov)
         assert _state(back) == _state(stats)
-        assert load_state(cache, "bb", "other") is None
-        late = load_state(cache, "bb", "k1")
+        assert load_state(cache, "bb", "o", digests[::-1]) is None  # another order: another set
+        assert load_state(cache, "bb", "other", digests) is None
+        late = load_state(cache, "bb", "o", digests)
     assert late is not None
     np.testing.assert_array_equal(late.cov, stats.cov)  # read after the cache was closed
 
@@ -61,15 +64,17 @@ def test_stored_state_reads_back_bit_for_bit_and_lazily(tmp_path, monkeypatch):
 def test_small_sets_are_not_stored(tmp_path):
     with FeatureCache(tmp_path / "c.sqlite") as cache:
         small = GaussianStats().update(np.ones((set_stats.MIN_ROWS - 1, 4)) * np.arange(4))
-        store_state(cache, "bb", "k", small)
-        assert small.content_key is None and load_state(cache, "bb", "k") is None
+        digests = [str(i) for i in range(set_stats.MIN_ROWS - 1)]
+        store_state(cache, "bb", "o", digests, small)
+        assert small.content_key is None and load_state(cache, "bb", "o", digests) is None
 
 
 def test_a_scatter_lost_meanwhile_is_one_clear_error(tmp_path):
     stats = GaussianStats().update(np.random.default_rng(2).standard_normal((300, 8)))
+    digests = [str(i) for i in range(300)]
     with FeatureCache(tmp_path / "c.sqlite") as cache:
-        store_state(cache, "bb", "k", stats)
-        back = load_state(cache, "bb", "k")
+        store_state(cache, "bb", "o", digests, stats)
+        back = load_state(cache, "bb", "o", digests)
         cache._write("DELETE FROM features WHERE output = ?", [("scatter/00003",)])
         with pytest.raises(UserError, match="disappeared or were damaged during this run"):
             _ = back.cov

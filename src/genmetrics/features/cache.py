@@ -85,6 +85,7 @@ _TABLES = (
 ) WITHOUT ROWID""",
 )
 _CHUNK = 500  # keys per IN (...) query, below SQLite's bound-parameter limit
+_OUTPUTS_CHUNK = 400  # output names per query beside them (together still below 999)
 
 T = TypeVar("T")
 
@@ -419,14 +420,14 @@ class FeatureCache:
         found: dict[str, dict[str, np.ndarray]] = {}
         unique = list(dict.fromkeys(contents))
         names = list(dict.fromkeys(outputs))
-        which = ",".join("?" * len(names))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for start, first in ((s, o) for o in range(0, len(names), _OUTPUTS_CHUNK)
+                             for s in range(0, len(unique), _CHUNK)):
+            chunk, which = unique[start : start + _CHUNK], names[first : first + _OUTPUTS_CHUNK]
             rows = self._query(
                 f"SELECT content, output, dtype, dim, data, checksum FROM features "
-                f"WHERE backbone = ? AND output IN ({which}) AND content IN ({marks})",
-                [backbone, *names, *chunk],
+                f"WHERE backbone = ? AND output IN ({','.join('?' * len(which))}) "
+                f"AND content IN ({','.join('?' * len(chunk))})",
+                [backbone, *which, *chunk],
             )
             for content, *row in rows:
                 vec = row_vector(backbone, content, tuple(row))

@@ -211,7 +211,7 @@ def extract_features(
     result.batch_sizes = {b: runner.batch_sizes.get(b, batch_size) for b in needed}
     for key, rows in collect.items():
         result.arrays[key] = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
-    if result.hashes != digests:  # a file was skipped this time: fold the rows that were kept
+    if found and result.hashes != digests:  # a file was skipped: fold the rows that were kept
         folders.update((key, RowFolder(GaussianStats())) for key in found)
         for key in found:
             folders[key].add(list(result.arrays[key]))
@@ -221,8 +221,7 @@ def extract_features(
         stats = result.gaussians[(bname, output)] = folder.finish()
         bb = backbones[bname]
         if cache is not None and not getattr(bb, "prompt_conditioned", False):
-            key = set_stats.set_key(cache_key(bb), output, result.hashes)
-            set_stats.store_state(cache, cache_key(bb), key, stats)
+            set_stats.store_state(cache, cache_key(bb), output, result.hashes, stats)
     return result
 
 
@@ -237,12 +236,8 @@ def _stored_statistics(items, backbones, requests, cache):
     digests = known_digests(items, cache)
     if digests is None:
         return None, {}
-    found = {}
-    for bname, output in sorted(wanted):
-        row_backbone = cache_key(backbones[bname])
-        stats = set_stats.load_state(cache, row_backbone, set_stats.set_key(row_backbone, output, digests))
-        if stats is not None and stats.n == len(digests):
-            found[(bname, output)] = stats
+    found = {(b, o): stats for b, o in sorted(wanted)
+             if (stats := set_stats.load_state(cache, cache_key(backbones[b]), o, digests)) is not None}
     return digests, found
 
 

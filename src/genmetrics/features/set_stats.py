@@ -38,15 +38,10 @@ how the pass was chunked."""
 MIN_ROWS = 256
 """Sets smaller than this are folded again on every run (cheaper than reading 8·D² bytes)."""
 STATE_SUFFIX = "|gaussian-state"
-SCATTER_ROWS_PER_OUTPUT = 1
-"""Matrix rows per stored output (``scatter/<first row>``): cells of the cache's WITHOUT ROWID
-table stay as small as feature rows, since SQLite reads a whole overflowing cell each time a
-key search compares against it (one 32 MiB cell made every look-up nearby cost ~40 ms)."""
-_READ_OUTPUTS = 400  # outputs per query (SQLite's bound-parameter limit)
-
-
-def _scatter_names(dim: int) -> list[str]:
-    return [f"scatter/{i:05d}" for i in range(0, dim, SCATTER_ROWS_PER_OUTPUT)]
+_SCATTER = "scatter/{:05d}"
+"""One stored output per scatter row: cells of the cache's WITHOUT ROWID table stay as small as
+feature rows, since SQLite reads a whole overflowing cell each time a key search compares
+against it (one 32 MiB cell made every look-up nearby cost ~40 ms)."""
 
 
 def set_key(row_backbone: str, output: str, digests: Sequence[str]) -> str:
@@ -60,54 +55,55 @@ def set_key(row_backbone: str, output: str, digests: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def load_state(cache: FeatureCache, row_backbone: str, key: str) -> GaussianStats | None:
-    """The stored statistics named ``key`` (with ``content_key`` set), or None when absent or
-    inconsistent (a miss: the caller folds the rows). Count and mean are read now; the D x D
-    scatter only when something needs it (a memoised Fréchet distance does not)."""
+def load_state(cache: FeatureCache, row_backbone: str, output: str,
+               digests: Sequence[str]) -> GaussianStats | None:
+    """The stored statistics of ``output`` over rows ``digests`` (with ``content_key`` set),
+    or None when absent or inconsistent (a miss: the caller folds the rows). Count and mean
+    are read now; the D x D scatter only when something needs it (a memoised Fréchet distance
+    does not)."""
+    key = set_key(row_backbone, output, digests)
     found = cache.get_many(row_backbone + STATE_SUFFIX, [key], ("n", "mean")).get(key)
     if found is None:
         return None
     n, mean = found["n"], found["mean"]
-    if n.size != 1 or n.dtype != np.int64 or int(n[0]) < 1 or mean.dtype != np.float64:
+    if n.shape != (1,) or n.dtype != np.int64 or int(n[0]) != len(digests) or mean.dtype != np.float64:
         return None
-    dim = int(mean.size)
+    names = [_SCATTER.format(i) for i in range(mean.size)]
 
     def read() -> np.ndarray:
         reader = FeatureCache(cache.path, readonly=True) if cache.closed else cache
-        names, parts = _scatter_names(dim), []
         try:
-            for start in range(0, len(names), _READ_OUTPUTS):
-                part = names[start : start + _READ_OUTPUTS]
-                got = reader.get_many(row_backbone + STATE_SUFFIX, [key], part).get(key) or {}
-                parts += [got.get(name) for name in part]
+            got = reader.get_many(row_backbone + STATE_SUFFIX, [key], names).get(key)
         finally:
             if reader is not cache:
                 reader.close()
-        if any(p is None or p.dtype != np.float64 for p in parts) or sum(p.size for p in parts) != dim * dim:
+        if got is None or any(got[name].dtype != np.float64 or got[name].size != len(names)
+                              for name in names):
             raise UserError(
                 f"the stored statistics of an image set in the feature cache {cache.path} "
                 "disappeared or were damaged during this run (another process cleared or "
                 "rewrote the cache?); run again"
             )
-        return np.concatenate(parts)
+        return np.stack([got[name] for name in names])
 
     stats = GaussianStats.deferred(int(n[0]), mean, read)
     stats.content_key = key
     return stats
 
 
-def store_state(cache: FeatureCache, row_backbone: str, key: str, stats: GaussianStats) -> None:
-    """Keep ``stats`` under ``key`` (sets of :data:`MIN_ROWS` rows or more) and mark them with
-    it; a cache that cannot be written keeps nothing (the cache warns once)."""
+def store_state(cache: FeatureCache, row_backbone: str, output: str, digests: Sequence[str],
+                stats: GaussianStats) -> None:
+    """Keep ``stats`` (folded from rows ``digests`` of ``output``) and name them by those rows,
+    for sets of :data:`MIN_ROWS` rows or more; a cache that cannot be written keeps nothing
+    (the cache warns once)."""
     if (stats.n or 0) < MIN_ROWS:
         return
+    key = set_key(row_backbone, output, digests)
     state = stats.state()
-    scatter = np.ascontiguousarray(state["scatter"], dtype=np.float64)
     rows = {"n": np.array([state["n"]], dtype=np.int64),
             "mean": np.ascontiguousarray(state["mean"], dtype=np.float64)}
-    for name in _scatter_names(scatter.shape[0]):
-        first = int(name.split("/")[1])
-        rows[name] = scatter[first : first + SCATTER_ROWS_PER_OUTPUT].reshape(-1)
+    rows.update((_SCATTER.format(i), np.ascontiguousarray(row, dtype=np.float64))
+                for i, row in enumerate(state["scatter"]))
     cache.put_many(row_backbone + STATE_SUFFIX, [(key, rows)])
     stats.content_key = key
 
